@@ -21,7 +21,10 @@ export default tseslint.config(
       },
     },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/no-explicit-any': 'off',
     },
   },
@@ -31,9 +34,36 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['node:*', 'fs', 'net', 'http', 'https', 'tls', 'zlib', 'crypto', 'stream', 'events', 'buffer'], message: 'src/core is sans-I/O: no Node modules.' }] },
+        {
+          patterns: [
+            {
+              group: [
+                'node:*',
+                'fs',
+                'net',
+                'http',
+                'https',
+                'tls',
+                'zlib',
+                'crypto',
+                'stream',
+                'events',
+                'buffer',
+              ],
+              message: 'src/core is sans-I/O: no Node modules.',
+            },
+          ],
+        },
       ],
-      'no-restricted-globals': ['error', 'setTimeout', 'setInterval', 'setImmediate', 'process', 'Buffer', 'require'],
+      'no-restricted-globals': [
+        'error',
+        'setTimeout',
+        'setInterval',
+        'setImmediate',
+        'process',
+        'Buffer',
+        'require',
+      ],
     },
   },
 );

@@ -1,0 +1,14 @@
+/**
+ * The sans-I/O core: bytes in, events and bytes out. No sockets, no timers, no Node modules.
+ * Use it to run the WebSocket protocol over any transport.
+ */
+export * from './errors.js';
+export * from './connection.js';
+export * from './frame.js';
+export * from './receiver.js';
+export * from './utf8.js';
+export * from './mask.js';
+export * from './handshake.js';
+export * from './header-lists.js';
+export * from './http-head.js';
+export * from './upgrade.js';

@@ -1,0 +1,39 @@
+/**
+ * Switchyard: WebSocket (RFC 6455) server and client, and HTTP Upgrade negotiation
+ * (RFC 9110 §7.8), for Node.js. The protocol itself is the sans-I/O core in `switchyard/core`.
+ */
+export {
+  WebSocketServer,
+  reject,
+  SERVER_DEFAULTS,
+  type ServerOptions,
+  type ServerEvents,
+  type UpgradeHook,
+  type UpgradeInfo,
+  type UpgradeDecision,
+  type UpgradeAcceptance,
+  type UpgradeRejection,
+  type OriginPolicy,
+  type ProtocolHandler,
+} from './node/server.js';
+export {
+  WebSocket,
+  type WebSocketOptions,
+  type WebSocketEvents,
+  type SendData,
+  type SendOptions,
+  type IncomingMessageData,
+} from './node/websocket.js';
+export { connect, type ConnectOptions } from './node/client.js';
+export { BrowserWebSocket, CloseEvent } from './node/browser.js';
+export { CHANNEL_NAMES, consoleLogger, type Logger } from './node/diagnostics.js';
+export {
+  SwitchyardError,
+  RemoteProtocolError,
+  LocalProtocolError,
+  ConnectionError,
+  UnexpectedResponseError,
+  ERROR_CODES,
+  type ErrorCode,
+} from './core/errors.js';
+export { ReadyState, CONNECTION_DEFAULTS, type ReadyStateValue } from './core/connection.js';

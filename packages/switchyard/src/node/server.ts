@@ -1,0 +1,736 @@
+/**
+ * The WebSocket server: standalone (`listen`), attached to an `http`/`https` server, or driven
+ * by any framework through `handleUpgrade(req, socket, head)`.
+ *
+ * Theory of operation. An upgrade request goes through RFC 9110 §7.8 negotiation (websocket or a
+ * registered protocol), then the RFC 6455 §4.2 checks of the core, then the path, Origin and
+ * subprotocol policies, then the application's async hook, each step able to answer with a
+ * real HTTP response. Only then is the 101 written and a {@link WebSocket} bound to the socket.
+ * While the hook runs, the socket's errors and the handshake timer are handled here, so an
+ * aborted handshake costs nothing but its cleanup. A single interval drives every connection's
+ * heartbeat.
+ */
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  ConnectionError,
+  LocalProtocolError,
+  RemoteProtocolError,
+  type SwitchyardError,
+} from '../core/errors.js';
+import {
+  formatAcceptResponse,
+  selectSubprotocol,
+  validateUpgradeRequest,
+} from '../core/handshake.js';
+import type { ExtensionOffer } from '../core/header-lists.js';
+import {
+  formatResponse,
+  formatSwitchingProtocols,
+  formatUpgradeRequired,
+  negotiateUpgrade,
+  type UpgradeRequest,
+} from '../core/upgrade.js';
+import { channels, resolveLogger, type Logger } from './diagnostics.js';
+import { checkHeartbeat, WebSocket, type WebSocketOptions } from './websocket.js';
+
+/** What the upgrade hook learns about a request, besides the request itself. */
+export interface UpgradeInfo {
+  /** The request's URL, resolved against its Host. */
+  url: URL;
+  /** The subprotocols the client offered, in its order. */
+  protocols: string[];
+  /** The subprotocol the server's `protocols` option chose, or null. */
+  protocol: string | null;
+  /** The extensions the client offered, parsed (RFC 6455 §9.1). */
+  extensions: ExtensionOffer[];
+  /** The Origin header, when the client sent one (browsers always do). */
+  origin: string | undefined;
+  /** Aborted when the client goes away or the handshake times out while the hook runs. */
+  signal: AbortSignal;
+}
+
+/** A rejection: the HTTP response the client gets instead of 101. */
+export interface UpgradeRejection {
+  reject: true;
+  /** The HTTP status, 400–599. */
+  status: number;
+  /** Extra response headers (for example `WWW-Authenticate`). */
+  headers?: Record<string, string>;
+  /** The body, plain text by default. Default: the status's reason phrase. */
+  body?: string | Uint8Array;
+}
+
+/** An acceptance, with what to attach to the connection. */
+export interface UpgradeAcceptance {
+  reject?: false;
+  /** Anything: reaches the connection as `ws.context` (for example the authenticated user). */
+  context?: unknown;
+  /** The subprotocol to use instead of the one the server chose; must be one the client offered. */
+  protocol?: string | null;
+  /** Extra headers on the 101 response (for example `Set-Cookie`). */
+  headers?: Record<string, string>;
+}
+
+/** What the upgrade hook may return (or resolve to). Returning nothing accepts. */
+export type UpgradeDecision = UpgradeAcceptance | UpgradeRejection | void | undefined;
+
+/** The async upgrade hook: authenticate, check, choose, attach a context, or reject. */
+export type UpgradeHook = (
+  req: IncomingMessage,
+  info: UpgradeInfo,
+) => UpgradeDecision | Promise<UpgradeDecision>;
+
+/** Builds a rejection for the upgrade hook: `return reject(401, 'Log in first')`. */
+export function reject(
+  status: number,
+  body?: string | Uint8Array,
+  headers?: Record<string, string>,
+): UpgradeRejection {
+  return { reject: true, status, body, headers };
+}
+
+/** A handler for a protocol other than websocket, switched to with 101 (RFC 9110 §7.8). */
+export type ProtocolHandler = (socket: Duplex, head: Buffer, req: IncomingMessage) => void;
+
+/** Who may connect, by the Origin header (RFC 6455 §10.2). */
+export type OriginPolicy =
+  | 'same-origin'
+  | 'any'
+  | readonly string[]
+  | ((origin: string | undefined, req: IncomingMessage) => boolean);
+
+/** Options of {@link WebSocketServer}; every limit has a safe default. */
+export interface ServerOptions extends WebSocketOptions {
+  /** Listen on this port (0 for any free one) at once. Use `listen()` otherwise. */
+  port?: number;
+  /** The address to listen on with `port`. Default: Node's default (all interfaces). */
+  host?: string;
+  /** Attach to this `http` or `https` server's `upgrade` event instead of creating one. */
+  server?: HttpServer | HttpsServer;
+  /** Only these request paths are served (exact match of the pathname); others get 404. */
+  path?: string | readonly string[];
+  /** The subprotocols served, in order of preference, or a function that picks one. */
+  protocols?:
+    readonly string[] | ((offered: string[], req: IncomingMessage) => string | null | undefined);
+  /**
+   * Which Origins may connect. Default 'same-origin': a request with an Origin header is
+   * accepted only when the Origin's host is the request's Host (cross-site WebSocket hijacking,
+   * RFC 6455 §10.2); requests without Origin (non-browser clients) are accepted.
+   */
+  origin?: OriginPolicy;
+  /** The async upgrade hook. */
+  onUpgrade?: UpgradeHook;
+  /** Longest time, in ms, from the upgrade request to the 101 (hook included). Default 10 s. */
+  handshakeTimeout?: number;
+  /** Largest request head the standalone server accepts, in bytes. Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** Most open WebSockets; further upgrades get 503. Default 100,000. */
+  maxConnections?: number;
+  /** Most handshakes waiting on the hook at once; further ones get 503. Default 1,024. */
+  maxPendingHandshakes?: number;
+  /**
+   * Heartbeat: a ping after `interval` ms without traffic, and the connection is terminated
+   * (1006, `SWITCHYARD_ERR_IDLE_TIMEOUT`) when nothing arrives for `timeout` ms more.
+   * Default { interval: 30_000, timeout: 30_000 }; false turns it off.
+   */
+  heartbeat?: { interval?: number; timeout?: number } | false;
+  /** Where log lines go; false for none. Default: the console. */
+  logger?: Logger | false;
+}
+
+/** The events of a {@link WebSocketServer}. */
+export interface ServerEvents {
+  connection: [websocket: WebSocket, req: IncomingMessage];
+  listening: [];
+  /** A handshake was rejected (also published on `switchyard:handshake-rejected`). */
+  rejected: [error: SwitchyardError, req: IncomingMessage];
+  error: [error: Error];
+  close: [];
+}
+
+const kHandled = Symbol('switchyard.upgradeHandled');
+/** Bytes a client may send before its 101 while the hook runs (frames sent too early). */
+const EARLY_DATA_LIMIT = 64 * 1024;
+
+/** The defaults of {@link ServerOptions}. */
+export const SERVER_DEFAULTS = {
+  handshakeTimeout: 10_000,
+  maxHeaderBytes: 16 * 1024,
+  maxConnections: 100_000,
+  maxPendingHandshakes: 1024,
+  heartbeat: { interval: 30_000, timeout: 30_000 },
+} as const;
+
+/**
+ * A WebSocket server.
+ *
+ * @example
+ * const server = new WebSocketServer({ port: 8080 });
+ * server.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+ */
+export class WebSocketServer extends EventEmitter<ServerEvents> {
+  /** The open WebSockets. */
+  readonly clients = new Set<WebSocket>();
+  private readonly sockets = new Set<Duplex>();
+  private readonly options: ServerOptions;
+  private readonly logger: Logger | null;
+  private readonly paths: Set<string> | null;
+  private readonly protocolHandlers = new Map<string, ProtocolHandler>();
+  private httpServer: HttpServer | HttpsServer | null = null;
+  private ownsServer = false;
+  private pending = 0;
+  private closing = false;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly onServerUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+  constructor(options: ServerOptions = {}) {
+    super();
+    if (options.server !== undefined && options.port !== undefined) {
+      throw new LocalProtocolError(
+        'SWITCHYARD_ERR_INVALID_ARGUMENT',
+        'Pass either `server` (attach to an existing server) or `port` (listen), not both',
+      );
+    }
+    this.options = options;
+    this.logger = resolveLogger(options.logger);
+    this.paths =
+      options.path === undefined
+        ? null
+        : new Set(typeof options.path === 'string' ? [options.path] : options.path);
+    this.onServerUpgrade = (req, socket, head) => {
+      this.handleUpgrade(req, socket, head).catch((error: unknown) => {
+        this.logger?.error('upgrade failed', { error });
+        socket.destroy();
+      });
+    };
+    if (options.server !== undefined) {
+      this.attach(options.server);
+    } else if (options.port !== undefined) {
+      this.listen(options.port, options.host).catch((error: unknown) => {
+        this.emit('error', error as Error);
+      });
+    }
+  }
+
+  /**
+   * Creates an HTTP server of its own and listens on `port` (0 for any free one). Plain HTTP
+   * requests get 426 Upgrade Required listing the protocols served.
+   */
+  listen(port = 0, host?: string): Promise<AddressInfo> {
+    if (this.httpServer !== null) {
+      return Promise.reject(
+        new LocalProtocolError(
+          'SWITCHYARD_ERR_INVALID_STATE',
+          'This server is already listening or attached',
+        ),
+      );
+    }
+    const server = http.createServer({
+      maxHeaderSize: this.options.maxHeaderBytes ?? SERVER_DEFAULTS.maxHeaderBytes,
+      headersTimeout: this.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
+      requestTimeout: this.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
+    });
+    server.on('request', (req, res) => {
+      // A WebSocket-only endpoint answers a plain request with 426 (RFC 9110 §15.5.22), saying
+      // what was missing: often a proxy dropped `Connection: upgrade` on the way.
+      const check = validateUpgradeRequest(toUpgradeRequest(req), {});
+      const reason = check.ok ? 'The request was not an upgrade request.' : check.error.message;
+      const supported = this.supportedProtocols();
+      const error = new RemoteProtocolError('SWITCHYARD_ERR_UPGRADE_REQUIRED', reason, {
+        status: 426,
+      });
+      this.reportRejection(req, req.socket, error);
+      const body = `${reason}\nThis endpoint speaks ${supported.join(', ')}: send an upgrade request.\n`;
+      res.writeHead(426, {
+        Upgrade: supported.join(', '),
+        Connection: 'Upgrade, close',
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': Buffer.byteLength(body),
+      });
+      res.end(body);
+    });
+    server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+      // Oversized or malformed heads, and slow ones (headersTimeout), end here.
+      const status =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? 431
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? 408
+            : 400;
+      this.logger?.warn('bad HTTP request head', { status, code: error.code });
+      channels.handshakeRejected.publish({
+        code: 'SWITCHYARD_ERR_HANDSHAKE_MALFORMED',
+        status,
+        message: error.message,
+      });
+      if (socket.writable) socket.end(formatResponse(status, undefined, {}, `${error.message}\n`));
+      else socket.destroy();
+    });
+    this.ownsServer = true;
+    this.attach(server);
+    return new Promise((resolve, rejectPromise) => {
+      server.once('error', rejectPromise);
+      server.listen(port, host, () => {
+        server.off('error', rejectPromise);
+        server.on('error', (error) => this.emit('error', error));
+        this.emit('listening');
+        resolve(server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** The address the server listens on, when it listens. */
+  address(): AddressInfo | null {
+    const address = this.httpServer?.address();
+    return address !== null && typeof address === 'object' ? address : null;
+  }
+
+  /** Registers a protocol other than websocket, offered in `Upgrade` (RFC 9110 §7.8). */
+  registerProtocol(name: string, handler: ProtocolHandler): void {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?$/.test(name)) {
+      throw new LocalProtocolError(
+        'SWITCHYARD_ERR_INVALID_ARGUMENT',
+        `Not a protocol name: ${name}`,
+      );
+    }
+    if (name.toLowerCase() === 'websocket') {
+      throw new LocalProtocolError('SWITCHYARD_ERR_INVALID_ARGUMENT', 'websocket is built in');
+    }
+    this.protocolHandlers.set(name.toLowerCase(), handler);
+  }
+
+  private attach(server: HttpServer | HttpsServer): void {
+    this.httpServer = server;
+    server.on('upgrade', this.onServerUpgrade);
+    this.startHeartbeat();
+  }
+
+  private supportedProtocols(): string[] {
+    return ['websocket', ...this.protocolHandlers.keys()];
+  }
+
+  /**
+   * Completes (or rejects) an upgrade: for frameworks that own the `upgrade` event. Resolves with
+   * the WebSocket, or null when the handshake was rejected, handed to another protocol, or the
+   * client went away. Never rejects for anything the client did.
+   * @throws LocalProtocolError when called twice for the same socket.
+   */
+  async handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): Promise<WebSocket | null> {
+    const tagged = socket as Duplex & { [kHandled]?: true };
+    if (tagged[kHandled]) {
+      throw new LocalProtocolError(
+        'SWITCHYARD_ERR_ALREADY_HANDLED',
+        'handleUpgrade was already called for this socket (is a `server` option also attached?)',
+      );
+    }
+    tagged[kHandled] = true;
+    // Every socket the upgrade path touches is tracked until it closes, so that close() can end
+    // what is left after the grace period (handshakes in progress, custom protocols).
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+
+    if (this.closing)
+      return this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_SERVER_LIMIT',
+        503,
+        'The server is shutting down',
+      );
+
+    // RFC 9110 §7.8: pick the first protocol, in the client's order, that we speak.
+    const upgradeRequest = toUpgradeRequest(req);
+    const negotiated = negotiateUpgrade(upgradeRequest, this.supportedProtocols());
+    if (negotiated.protocol !== null && negotiated.protocol !== 'websocket') {
+      const offered =
+        negotiated.version === undefined
+          ? negotiated.protocol
+          : `${negotiated.protocol}/${negotiated.version}`;
+      const handler =
+        this.protocolHandlers.get(offered) ?? this.protocolHandlers.get(negotiated.protocol);
+      if (handler !== undefined) {
+        // RFC 9110 §7.8: the 101 names the protocol switched to, as the client offered it.
+        socket.write(formatSwitchingProtocols(offered));
+        handler(socket, head, req);
+        return null;
+      }
+    }
+
+    const check = validateUpgradeRequest(upgradeRequest, {});
+    if (!check.ok) {
+      if (check.error.status === 426 && check.error.code !== 'SWITCHYARD_ERR_HANDSHAKE_VERSION') {
+        // Not an upgrade we speak: say which ones we do (RFC 9110 §15.5.22).
+        const body = formatUpgradeRequired(this.supportedProtocols(), `${check.error.message}\n`);
+        return this.rejectWith(req, socket, check.error, body);
+      }
+      return this.rejectWith(req, socket, check.error);
+    }
+
+    const url = requestUrl(req);
+    if (this.paths !== null && !this.paths.has(url.pathname)) {
+      return this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_HANDSHAKE_NOT_FOUND',
+        404,
+        `No WebSocket endpoint at ${url.pathname}`,
+      );
+    }
+    if (!originAllowed(this.options.origin ?? 'same-origin', check.origin, req)) {
+      return this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_HANDSHAKE_ORIGIN',
+        403,
+        `Origin ${check.origin} is not allowed`,
+      );
+    }
+    if (this.clients.size >= (this.options.maxConnections ?? SERVER_DEFAULTS.maxConnections)) {
+      return this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_SERVER_LIMIT',
+        503,
+        'The server is at its connection limit',
+      );
+    }
+
+    let protocol: string | null = null;
+    const protocols = this.options.protocols;
+    if (protocols !== undefined && check.protocols.length > 0) {
+      protocol = selectSubprotocol(
+        check.protocols,
+        typeof protocols === 'function'
+          ? (offered: string[]) => protocols(offered, req)
+          : protocols,
+      );
+    }
+
+    let decision: UpgradeDecision;
+    const hook = this.options.onUpgrade;
+    if (hook !== undefined) {
+      if (
+        this.pending >= (this.options.maxPendingHandshakes ?? SERVER_DEFAULTS.maxPendingHandshakes)
+      ) {
+        return this.refuse(
+          req,
+          socket,
+          'SWITCHYARD_ERR_SERVER_LIMIT',
+          503,
+          'Too many handshakes in progress',
+        );
+      }
+      const outcome = await this.runHook(hook, req, socket, {
+        url,
+        protocols: check.protocols,
+        protocol,
+        extensions: check.extensions,
+        origin: check.origin,
+      });
+      if (outcome === null) return null;
+      decision = outcome.decision;
+      if (outcome.early.length > 0) head = Buffer.concat([head, ...outcome.early]);
+    }
+
+    if (decision !== undefined && decision !== null && decision.reject === true) {
+      return this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_HANDSHAKE_REJECTED',
+        decision.status,
+        decision.body,
+        decision.headers,
+      );
+    }
+    const acceptance = (decision ?? {}) as UpgradeAcceptance;
+    if (acceptance.protocol !== undefined) {
+      if (acceptance.protocol !== null && !check.protocols.includes(acceptance.protocol)) {
+        this.logger?.error('the upgrade hook chose a subprotocol the client did not offer', {
+          protocol: acceptance.protocol,
+        });
+        return this.refuse(
+          req,
+          socket,
+          'SWITCHYARD_ERR_HANDSHAKE_PROTOCOL',
+          500,
+          'Internal error choosing a subprotocol',
+        );
+      }
+      protocol = acceptance.protocol;
+    }
+    if (this.closing)
+      return this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_SERVER_LIMIT',
+        503,
+        'The server is shutting down',
+      );
+
+    socket.write(
+      formatAcceptResponse({
+        key: check.key,
+        protocol: protocol ?? undefined,
+        headers: acceptance.headers,
+      }),
+    );
+    const ws = new WebSocket(socket, 'server', {
+      protocol: protocol ?? '',
+      extensions: '',
+      url: url.href,
+      head: head.length > 0 ? head : null,
+      options: this.options,
+      logger: this.logger,
+      context: acceptance.context,
+    });
+    this.clients.add(ws);
+    ws.once('close', () => this.clients.delete(ws));
+    this.emit('connection', ws, req);
+    return ws;
+  }
+
+  /** Runs the hook with the socket's errors and the handshake timer handled. */
+  private async runHook(
+    hook: UpgradeHook,
+    req: IncomingMessage,
+    socket: Duplex,
+    info: Omit<UpgradeInfo, 'signal'>,
+  ): Promise<{ decision: UpgradeDecision; early: Buffer[] } | null> {
+    this.pending++;
+    const controller = new AbortController();
+    const onGone = () =>
+      controller.abort(
+        new ConnectionError(
+          'SWITCHYARD_ERR_CONNECTION_LOST',
+          'The client went away during the handshake',
+        ),
+      );
+    // Reading while the hook runs is how a client that leaves (FIN or reset) is noticed; what it
+    // sends early is kept for the connection, within a bound.
+    const early: Buffer[] = [];
+    let earlyBytes = 0;
+    const onEarly = (chunk: Buffer) => {
+      earlyBytes += chunk.length;
+      if (earlyBytes > EARLY_DATA_LIMIT) socket.destroy();
+      else early.push(chunk);
+    };
+    socket.on('data', onEarly);
+    socket.on('end', onGone);
+    socket.on('error', onGone);
+    socket.on('close', onGone);
+    const timeoutMs = this.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout;
+    const timer = setTimeout(() => {
+      controller.abort(
+        new ConnectionError(
+          'SWITCHYARD_ERR_HANDSHAKE_TIMEOUT',
+          'The upgrade hook did not finish in time',
+        ),
+      );
+    }, timeoutMs);
+    try {
+      const decision = await Promise.race([
+        Promise.resolve().then(() => hook(req, { ...info, signal: controller.signal })),
+        new Promise<never>((_, rejectRace) => {
+          controller.signal.addEventListener('abort', () => rejectRace(controller.signal.reason), {
+            once: true,
+          });
+        }),
+      ]);
+      return { decision, early };
+    } catch (error) {
+      if (controller.signal.aborted) {
+        const reason = controller.signal.reason as SwitchyardError;
+        if (reason.code === 'SWITCHYARD_ERR_HANDSHAKE_TIMEOUT') {
+          this.refuse(
+            req,
+            socket,
+            'SWITCHYARD_ERR_HANDSHAKE_TIMEOUT',
+            503,
+            `The upgrade hook took longer than ${timeoutMs} ms`,
+          );
+        } else {
+          socket.destroy();
+        }
+        return null;
+      }
+      this.logger?.error('the upgrade hook threw; answering 500', { error });
+      this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_HANDSHAKE_REJECTED',
+        500,
+        'Internal error in the upgrade hook',
+      );
+      return null;
+    } finally {
+      clearTimeout(timer);
+      socket.off('data', onEarly);
+      socket.off('end', onGone);
+      socket.off('error', onGone);
+      socket.off('close', onGone);
+      this.pending--;
+    }
+  }
+
+  private refuse(
+    req: IncomingMessage,
+    socket: Duplex,
+    code: SwitchyardError['code'],
+    status: number,
+    body?: string | Uint8Array,
+    headers?: Record<string, string>,
+  ): null {
+    const error = new RemoteProtocolError(
+      code,
+      typeof body === 'string' ? body : (http.STATUS_CODES[status] ?? 'Rejected'),
+      { status, headers },
+    );
+    return this.rejectWith(
+      req,
+      socket,
+      error,
+      formatResponse(
+        status,
+        undefined,
+        headers ?? {},
+        body ?? `${http.STATUS_CODES[status] ?? 'Rejected'}\n`,
+      ),
+    );
+  }
+
+  private rejectWith(
+    req: IncomingMessage,
+    socket: Duplex,
+    error: SwitchyardError,
+    response?: Uint8Array,
+  ): null {
+    const bytes =
+      response ??
+      formatResponse(error.status ?? 400, undefined, error.headers ?? {}, `${error.message}\n`);
+    this.reportRejection(req, socket, error);
+    if (socket.writable) {
+      socket.end(bytes);
+      // Do not wait forever for a client that never reads the response.
+      setTimeout(() => socket.destroy(), 1000).unref();
+    } else socket.destroy();
+    return null;
+  }
+
+  private reportRejection(req: IncomingMessage, socket: Duplex, error: SwitchyardError): void {
+    const status = error.status ?? 400;
+    channels.handshakeRejected.publish({
+      code: error.code,
+      status,
+      message: error.message,
+      remoteAddress: (socket as { remoteAddress?: string }).remoteAddress,
+      url: req.url,
+    });
+    this.logger?.warn(`handshake rejected with ${status}: ${error.message}`, {
+      code: error.code,
+      url: req.url,
+    });
+    if (this.listenerCount('rejected') > 0) this.emit('rejected', error, req);
+  }
+
+  private startHeartbeat(): void {
+    const option = this.options.heartbeat;
+    if (option === false || this.heartbeatTimer !== null) return;
+    const interval = option?.interval ?? SERVER_DEFAULTS.heartbeat.interval;
+    const timeout = option?.timeout ?? SERVER_DEFAULTS.heartbeat.timeout;
+    const sweep = Math.max(10, Math.min(interval, timeout) / 2);
+    this.heartbeatTimer = setInterval(() => sweepHeartbeat(this.clients, interval, timeout), sweep);
+    this.heartbeatTimer.unref();
+  }
+
+  /**
+   * Shuts down gracefully: stops accepting, closes every connection with 1001 (RFC 6455 §7.4.1,
+   * "going away"), waits for them to close, and after `timeout` ms destroys what is left.
+   */
+  async close(options: { code?: number; reason?: string; timeout?: number } = {}): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    const server = this.httpServer;
+    if (server !== null) {
+      server.off('upgrade', this.onServerUpgrade);
+    }
+    const serverClosed =
+      server !== null && this.ownsServer
+        ? new Promise<void>((resolve) => server.close(() => resolve()))
+        : Promise.resolve();
+    const code = options.code ?? 1001;
+    const reason = options.reason ?? 'Server shutting down';
+    const pending = [...this.clients].map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          if (ws.readyState === WebSocket.CLOSED) return resolve();
+          ws.once('close', () => resolve());
+          ws.close(code, reason);
+        }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(pending),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, options.timeout ?? 5000);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const ws of this.clients) ws.terminate();
+    for (const socket of this.sockets) socket.destroy();
+    if (this.ownsServer && server !== null) (server as HttpServer).closeAllConnections?.();
+    await serverClosed;
+    this.emit('close');
+  }
+}
+
+function sweepHeartbeat(clients: Set<WebSocket>, interval: number, timeout: number): void {
+  for (const ws of clients) checkHeartbeat(ws, interval, timeout);
+}
+
+/** The core's view of a request: Node's IncomingMessage already has this shape. */
+function toUpgradeRequest(req: IncomingMessage): UpgradeRequest {
+  return {
+    method: req.method ?? '',
+    httpVersion: req.httpVersion,
+    url: req.url ?? '/',
+    headers: req.headers,
+  };
+}
+
+function requestUrl(req: IncomingMessage): URL {
+  const host = typeof req.headers.host === 'string' ? req.headers.host : 'localhost';
+  const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
+  try {
+    return new URL(req.url ?? '/', `${secure ? 'wss' : 'ws'}://${host}`);
+  } catch {
+    return new URL(req.url ?? '/', secure ? 'wss://localhost' : 'ws://localhost');
+  }
+}
+
+function originAllowed(
+  policy: OriginPolicy,
+  origin: string | undefined,
+  req: IncomingMessage,
+): boolean {
+  if (policy === 'any') return true;
+  if (typeof policy === 'function') return policy(origin, req);
+  if (origin === undefined) return true;
+  if (policy === 'same-origin') {
+    try {
+      return new URL(origin).host === String(req.headers.host ?? '').toLowerCase();
+    } catch {
+      return false;
+    }
+  }
+  return policy.includes(origin);
+}

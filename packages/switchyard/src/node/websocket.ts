@@ -1,0 +1,673 @@
+/**
+ * The Node.js WebSocket: binds a Duplex (a TCP or TLS socket) to a core {@link Connection}.
+ *
+ * Theory of operation. The socket's listeners are module-level functions that find their
+ * WebSocket through a symbol property, so no closure is allocated per connection. On data, the
+ * bytes go to the core, the core's events are dispatched to the application, and whatever the
+ * application sent while handling them is written once, corked, at the end of the read callback.
+ * Sends from outside a read callback are written at once. Timers exist only while needed: the
+ * close timer while closing; heartbeats are driven by the server's single sweep, or by one timer
+ * per client connection.
+ */
+import { EventEmitter } from 'node:events';
+import { isUtf8 } from 'node:buffer';
+import type { Duplex } from 'node:stream';
+import {
+  Connection,
+  NEED_DATA,
+  PAUSED,
+  ReadyState,
+  type ConnectionEvent,
+  type ReadyStateValue,
+  type Role,
+} from '../core/connection.js';
+import {
+  ConnectionError,
+  LocalProtocolError,
+  RemoteProtocolError,
+  type SwitchyardError,
+} from '../core/errors.js';
+import { channels, type Logger } from './diagnostics.js';
+
+/** Data accepted by {@link WebSocket.send}. */
+export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
+
+/** Options of {@link WebSocket.send}. */
+export interface SendOptions {
+  /** Send as a binary message. Default: true for bytes, false for strings. */
+  binary?: boolean;
+  /** Whether this is the last fragment of the message (RFC 6455 §5.4). Default true. */
+  fin?: boolean;
+}
+
+/** Limits and timings of one WebSocket, shared by the server and the client. */
+export interface WebSocketOptions {
+  /** The largest message accepted, in bytes; bigger ones fail with 1009. Default 16 MiB. */
+  maxPayload?: number;
+  /** The most frames one message may be split into; more fail with 1009. Default 65,536. */
+  maxFragments?: number;
+  /**
+   * Outgoing bytes that may wait for a slow reader before the connection is failed with 1008
+   * (`SWITCHYARD_ERR_BUFFER_FULL`). Default 64 MiB.
+   */
+  maxBufferedAmount?: number;
+  /** `send()` returns false once `bufferedAmount` reaches this. Default 1 MiB. */
+  highWaterMark?: number;
+  /** How long to wait for the peer's close frame (and, for a client, its TCP close). Default 10 s. */
+  closeTimeout?: number;
+  /**
+   * Received messages that may wait unread in the async iterator before reading from the socket
+   * pauses (receive back-pressure). Default 64.
+   */
+  maxQueuedMessages?: number;
+  /** Deliver text messages as `Buffer` instead of `string` (saves a decode). Default false. */
+  textAsBuffer?: boolean;
+}
+
+/** The events of a {@link WebSocket}, for typed listeners. */
+export interface WebSocketEvents {
+  /** A message: text as a string (or Buffer with `textAsBuffer`), binary as a Buffer. */
+  message: [data: string | Buffer, isBinary: boolean];
+  ping: [data: Buffer];
+  pong: [data: Buffer];
+  /** The connection is closed: the code and reason the peer sent, or 1006 when it vanished. */
+  close: [code: number, reason: string, wasClean: boolean];
+  /** A protocol violation by the peer, a timeout, or a failed write. Followed by `close`. */
+  error: [error: SwitchyardError | Error];
+  /** `bufferedAmount` dropped below `highWaterMark` after `send()` returned false. */
+  drain: [];
+}
+
+/** @internal the symbol through which socket listeners find their WebSocket. */
+export const kWebSocket = Symbol('switchyard.websocket');
+
+const DEFAULTS = {
+  maxBufferedAmount: 64 * 1024 * 1024,
+  highWaterMark: 1024 * 1024,
+  closeTimeout: 10_000,
+  maxQueuedMessages: 64,
+} as const;
+
+const EMPTY_BUFFER = Buffer.alloc(0);
+
+type Queued = { data: string | Buffer; isBinary: boolean };
+
+/** A message yielded by `for await (const message of ws)`. */
+export interface IncomingMessageData {
+  data: string | Buffer;
+  isBinary: boolean;
+}
+
+/**
+ * One WebSocket connection, server side (from `WebSocketServer`) or client side (from `connect`).
+ *
+ * @example
+ * ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+ */
+export class WebSocket extends EventEmitter<WebSocketEvents> {
+  static readonly CONNECTING = ReadyState.CONNECTING;
+  static readonly OPEN = ReadyState.OPEN;
+  static readonly CLOSING = ReadyState.CLOSING;
+  static readonly CLOSED = ReadyState.CLOSED;
+
+  /** The negotiated subprotocol, or '' when none. */
+  readonly protocol: string;
+  /** The negotiated extensions, as sent in Sec-WebSocket-Extensions, or ''. */
+  readonly extensions: string;
+  /** The URL: the one connected to (client), or the request's (server). */
+  readonly url: string;
+  /** Whatever the server's upgrade hook returned as `context` (for example the user). */
+  context: unknown;
+
+  /** @internal */ readonly socket: Duplex;
+  /** @internal */ readonly conn: Connection;
+  /** @internal true while a heartbeat ping is unanswered. */ awaitingPong = false;
+  /** @internal last time any byte arrived, for the heartbeat. */ lastSeen = 0;
+
+  private readonly maxBufferedAmount: number;
+  private readonly highWaterMark: number;
+  private readonly closeTimeoutMs: number;
+  private readonly maxQueued: number;
+  private readonly textAsBuffer: boolean;
+  private readonly logger: Logger | null;
+  private dispatching = false;
+  private needDrain = false;
+  private closed = false;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private queue: Queued[] | null = null;
+  private waiters: Array<(value: IteratorResult<IncomingMessageData>) => void> = [];
+  private pausedByQueue = false;
+  private pausedByUser = false;
+  private errorEmitted: Error | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+
+  /** @internal created by the server or `connect`, never by users. */
+  constructor(
+    socket: Duplex,
+    role: Role,
+    init: {
+      protocol: string;
+      extensions: string;
+      url: string;
+      head: Uint8Array | null;
+      options: WebSocketOptions;
+      logger: Logger | null;
+      context?: unknown;
+    },
+  ) {
+    super();
+    const o = init.options;
+    this.socket = socket;
+    this.protocol = init.protocol;
+    this.extensions = init.extensions;
+    this.url = init.url;
+    this.context = init.context;
+    this.logger = init.logger;
+    this.maxBufferedAmount = o.maxBufferedAmount ?? DEFAULTS.maxBufferedAmount;
+    this.highWaterMark = o.highWaterMark ?? DEFAULTS.highWaterMark;
+    this.closeTimeoutMs = o.closeTimeout ?? DEFAULTS.closeTimeout;
+    this.maxQueued = o.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages;
+    this.textAsBuffer = o.textAsBuffer ?? false;
+    this.conn = new Connection({
+      role,
+      maxPayload: o.maxPayload,
+      maxFragments: o.maxFragments,
+      isUtf8,
+    });
+    this.lastSeen = Date.now();
+
+    const s = socket as Duplex & {
+      [kWebSocket]?: WebSocket;
+      setNoDelay?: (noDelay: boolean) => void;
+      setTimeout?: (ms: number) => void;
+    };
+    s[kWebSocket] = this;
+    // Frames are written whole and batched by cork; Nagle would only add latency.
+    s.setNoDelay?.(true);
+    // The heartbeat, not an idle socket timeout, decides when a quiet peer is gone.
+    s.setTimeout?.(0);
+    socket.on('data', socketOnData);
+    socket.on('close', socketOnClose);
+    socket.on('end', socketOnEnd);
+    socket.on('error', socketOnError);
+    socket.on('drain', socketOnDrain);
+    channels.open.publish({ websocket: this, role });
+    if (init.head !== null && init.head.length > 0) {
+      // Bytes that arrived with the handshake belong to the first frames (h11's trailing data).
+      // They are delivered after the caller has had a chance to attach listeners (an awaited
+      // connect() resumes in a microtask), with the socket paused so that order is kept.
+      socket.pause();
+      setImmediate(deliverHead, this, init.head);
+    }
+  }
+
+  /** CONNECTING, OPEN, CLOSING or CLOSED, as in browsers. */
+  get readyState(): ReadyStateValue {
+    if (this.closed) return ReadyState.CLOSED;
+    const state = this.conn.readyState;
+    return state === ReadyState.CLOSED ? ReadyState.CLOSING : state;
+  }
+
+  /**
+   * Bytes passed to `send()` (with framing) that have not reached the network yet, as in
+   * browsers: what the socket still holds plus what is queued for it.
+   */
+  get bufferedAmount(): number {
+    return this.socket.writableLength + this.conn.pendingBytes;
+  }
+
+  /** Whether the socket is TLS. */
+  get secure(): boolean {
+    return (this.socket as { encrypted?: boolean }).encrypted === true;
+  }
+
+  /**
+   * Sends a message. Strings go as text, bytes as binary unless `options.binary` says otherwise.
+   * Returns false when `bufferedAmount` has reached `highWaterMark`: wait for `drain` (or
+   * `await ws.drained()`) before sending more.
+   * @throws LocalProtocolError when the connection is closing or closed.
+   */
+  send(data: SendData, options?: SendOptions): boolean {
+    const fin = options?.fin ?? true;
+    if (typeof data === 'string') {
+      const bytes = Buffer.from(data, 'utf8');
+      if (options?.binary === true) this.conn.sendBinary(bytes, fin);
+      else this.conn.sendText(bytes, fin);
+    } else {
+      const bytes = toBytes(data);
+      if (options?.binary === false) {
+        // Text given as bytes: it must be UTF-8, or the peer would fail us with 1007.
+        if (!isUtf8(bytes)) {
+          throw new LocalProtocolError(
+            'SWITCHYARD_ERR_INVALID_ARGUMENT',
+            'Text messages must be valid UTF-8',
+          );
+        }
+        this.conn.sendText(bytes, fin);
+      } else {
+        this.conn.sendBinary(bytes, fin);
+      }
+    }
+    return this.afterSend();
+  }
+
+  /**
+   * Sends a whole message from a stream of chunks, each as one fragment (RFC 6455 §5.4),
+   * waiting for `drain` between chunks so memory stays bounded.
+   */
+  async sendStream(
+    source: AsyncIterable<SendData> | Iterable<SendData>,
+    options: { binary?: boolean } = {},
+  ): Promise<void> {
+    const binary = options.binary ?? true;
+    let previous: SendData | null = null;
+    for await (const chunk of source) {
+      if (previous !== null) {
+        if (!this.send(previous, { binary, fin: false })) await this.drained();
+      }
+      previous = chunk;
+    }
+    this.send(previous ?? EMPTY_BUFFER, { binary, fin: true });
+    await this.drained();
+  }
+
+  /** Sends a ping (payload at most 125 bytes). */
+  ping(data: SendData = EMPTY_BUFFER): void {
+    this.conn.sendPing(toPayload(data));
+    this.afterSend();
+  }
+
+  /** Sends a pong (payload at most 125 bytes): a one-way heartbeat. */
+  pong(data: SendData = EMPTY_BUFFER): void {
+    this.conn.sendPong(toPayload(data));
+    this.afterSend();
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2): sends a close frame with the code (1000,
+   * 1001–1003, 1007–1014 or 3000–4999) and a reason of at most 123 bytes, then waits for the
+   * peer's close frame (at most `closeTimeout`, after which the socket is destroyed).
+   */
+  close(code?: number, reason?: string): void {
+    if (this.closed || this.conn.readyState !== ReadyState.OPEN) return;
+    this.conn.sendClose(code, reason);
+    this.flush();
+    this.armCloseTimer();
+  }
+
+  /** Destroys the socket at once, without a closing handshake (the peer sees 1006). */
+  terminate(): void {
+    if (this.closed) return;
+    this.socket.destroy();
+  }
+
+  /** @internal */
+  resumeAfterHead(): void {
+    if (!this.pausedByUser && !this.pausedByQueue && !this.closed) this.socket.resume();
+  }
+
+  /** Stops reading from the socket until `resume()` (TCP back-pressure reaches the peer). */
+  pause(): void {
+    this.pausedByUser = true;
+    this.socket.pause();
+  }
+
+  /** Resumes reading after `pause()`. */
+  resume(): void {
+    this.pausedByUser = false;
+    if (!this.pausedByQueue) this.socket.resume();
+  }
+
+  /** Resolves when `bufferedAmount` is below `highWaterMark` (at once if it is already). */
+  drained(): Promise<void> {
+    if (this.bufferedAmount < this.highWaterMark || this.closed) return Promise.resolve();
+    this.needDrain = true;
+    return new Promise((resolve) => {
+      const done = () => {
+        this.off('drain', done);
+        this.off('close', done);
+        resolve();
+      };
+      this.on('drain', done);
+      this.on('close', done);
+    });
+  }
+
+  /**
+   * Iterates over incoming messages. While more than `maxQueuedMessages` wait unread, reading
+   * from the socket pauses. The iteration ends when the connection closes.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<IncomingMessageData> {
+    if (this.queue === null) this.queue = [];
+    return {
+      next: () => {
+        const queue = this.queue as Queued[];
+        const item = queue.shift();
+        if (item !== undefined) {
+          if (this.pausedByQueue && queue.length <= this.maxQueued / 2) {
+            this.pausedByQueue = false;
+            if (!this.pausedByUser) this.socket.resume();
+          }
+          return Promise.resolve({ value: item, done: false });
+        }
+        if (this.closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.waiters.push(resolve));
+      },
+      return: () => {
+        this.queue = null;
+        this.flushWaiters();
+        if (this.pausedByQueue) {
+          this.pausedByQueue = false;
+          if (!this.pausedByUser) this.socket.resume();
+        }
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  /** @internal bytes from the socket. */
+  onData(chunk: Uint8Array): void {
+    if (this.closed) return;
+    this.lastSeen = Date.now();
+    this.awaitingPong = false;
+    this.conn.receiveData(chunk);
+    this.dispatching = true;
+    try {
+      this.drainEvents();
+    } finally {
+      this.dispatching = false;
+    }
+    this.flush();
+  }
+
+  private drainEvents(): void {
+    for (;;) {
+      const event = this.conn.nextEvent();
+      if (event === NEED_DATA || event === PAUSED) return;
+      this.dispatch(event);
+      if (this.closed) return;
+    }
+  }
+
+  private dispatch(event: ConnectionEvent): void {
+    switch (event.type) {
+      case 'message': {
+        const buf = toBuffer(event.data);
+        if (event.binary) this.deliver(buf, true);
+        else this.deliver(this.textAsBuffer ? buf : buf.toString('utf8'), false);
+        return;
+      }
+      case 'ping':
+        this.callUser('ping', toBuffer(event.data));
+        return;
+      case 'pong':
+        this.callUser('pong', toBuffer(event.data));
+        return;
+      case 'close':
+        // The reply, when due, is queued by the core; a client waits for the server's TCP close.
+        this.armCloseTimer();
+        return;
+      case 'error':
+        this.reportError(event.error);
+        return;
+      case 'compressed':
+        // Compression is not negotiated by this layer yet, so the core never yields this; fail
+        // safely if it ever does.
+        this.conn.receiveInflated(
+          new RemoteProtocolError('SWITCHYARD_ERR_RESERVED_BITS', 'Compression not negotiated', {
+            closeCode: 1002,
+          }),
+        );
+        return;
+    }
+  }
+
+  private deliver(data: string | Buffer, isBinary: boolean): void {
+    if (this.queue !== null) {
+      const waiter = this.waiters.shift();
+      if (waiter !== undefined) waiter({ value: { data, isBinary }, done: false });
+      else {
+        this.queue.push({ data, isBinary });
+        if (this.queue.length >= this.maxQueued && !this.pausedByQueue) {
+          this.pausedByQueue = true;
+          this.socket.pause();
+        }
+      }
+    }
+    this.callUser('message', data, isBinary);
+  }
+
+  /** Calls listeners; an exception from user code must not take the server down. */
+  private callUser<K extends 'message' | 'ping' | 'pong'>(
+    name: K,
+    ...args: WebSocketEvents[K]
+  ): void {
+    try {
+      (this.emit as (n: string, ...a: unknown[]) => boolean)(name, ...args);
+    } catch (error) {
+      this.logger?.error(`uncaught exception in a '${name}' listener; closing with 1011`, {
+        error,
+      });
+      channels.error.publish({ websocket: this, error, stage: name });
+      if (this.conn.readyState === ReadyState.OPEN) {
+        // RFC 6455 §7.4.1: 1011, the server hit an unexpected condition.
+        this.conn.sendClose(1011, 'Internal error');
+        this.armCloseTimer();
+      }
+    }
+  }
+
+  private reportError(error: SwitchyardError | Error): void {
+    if (this.errorEmitted !== null) return;
+    this.errorEmitted = error;
+    const code = (error as SwitchyardError).code;
+    this.logger?.warn(`websocket failed: ${error.message}`, { code, url: this.url });
+    channels.error.publish({ websocket: this, error, stage: 'protocol' });
+    // An 'error' with no listener must not crash the process (a peer's violation is not a bug).
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', error);
+      } catch {
+        // A throwing error listener is not our concern beyond not crashing.
+      }
+    }
+  }
+
+  /** Writes what the core queued, once, corked; ends the socket when the core says so. */
+  /** @internal */
+  flush(): void {
+    if (this.closed) return;
+    const chunks = this.conn.dataToSend();
+    const n = chunks.length;
+    if (n === 1) this.socket.write(chunks[0]);
+    else if (n > 1) {
+      this.socket.cork();
+      for (let i = 0; i < n; i++) this.socket.write(chunks[i]);
+      this.socket.uncork();
+    }
+    if (this.conn.closeTransport) {
+      if (this.conn.role === 'server' || this.conn.error !== null) {
+        // RFC 6455 §7.1.1: the server closes TCP first; after a failure, either side may.
+        this.socket.end();
+      }
+      this.armCloseTimer();
+    } else if (this.socket.writableLength > this.maxBufferedAmount) {
+      this.failBuffer();
+    }
+  }
+
+  private afterSend(): boolean {
+    if (!this.dispatching) this.flush();
+    const below = this.bufferedAmount < this.highWaterMark;
+    if (!below) this.needDrain = true;
+    return below;
+  }
+
+  private failBuffer(): void {
+    const error = new ConnectionError(
+      'SWITCHYARD_ERR_BUFFER_FULL',
+      `More than maxBufferedAmount (${this.maxBufferedAmount} bytes) waited for a slow reader`,
+      { closeCode: 1008 },
+    );
+    this.reportError(error);
+    // The peer is not reading, so a close frame would never get through: drop the socket.
+    this.socket.destroy();
+  }
+
+  private armCloseTimer(): void {
+    if (this.closeTimer !== null || this.closed) return;
+    this.closeTimer = setTimeout(closeTimerFired, this.closeTimeoutMs, this);
+    this.closeTimer.unref();
+  }
+
+  /** @internal the close timer fired: the peer did not finish the closing handshake. */
+  onCloseTimeout(): void {
+    this.closeTimer = null;
+    if (this.closed) return;
+    if (!this.conn.closeHandshakeComplete && this.conn.error === null) {
+      this.reportError(
+        new ConnectionError(
+          'SWITCHYARD_ERR_CLOSE_TIMEOUT',
+          `The peer did not complete the closing handshake within ${this.closeTimeoutMs} ms`,
+          { closeCode: 1006 },
+        ),
+      );
+    }
+    this.socket.destroy();
+  }
+
+  /** @internal a client's own heartbeat (a server sweeps all its connections with one timer). */
+  startHeartbeat(interval: number, timeout: number): void {
+    if (this.heartbeatTimer !== null) return;
+    const period = Math.max(10, Math.min(interval, timeout) / 2);
+    this.heartbeatTimer = setInterval(checkHeartbeat, period, this, interval, timeout);
+    this.heartbeatTimer.unref();
+  }
+
+  /** @internal the heartbeat found the peer silent for too long: a half-open connection. */
+  failIdle(idleMs: number): void {
+    this.reportError(
+      new ConnectionError(
+        'SWITCHYARD_ERR_IDLE_TIMEOUT',
+        `Nothing arrived from the peer for ${idleMs} ms, not even a pong`,
+        { closeCode: 1006 },
+      ),
+    );
+    this.socket.destroy();
+  }
+
+  /** @internal */
+  onSocketError(error: Error): void {
+    if (this.conn.closeTransport) return; // Resets after we decided to close are expected.
+    this.reportError(
+      new ConnectionError('SWITCHYARD_ERR_CONNECTION_LOST', `Connection lost: ${error.message}`, {
+        closeCode: 1006,
+        cause: error,
+      }),
+    );
+  }
+
+  /** @internal the peer half-closed: finish our side too. */
+  onSocketEnd(): void {
+    this.conn.receiveEof();
+    if (!this.closed) this.socket.end();
+  }
+
+  /** @internal the socket is gone. */
+  onSocketClose(): void {
+    if (this.closed) return;
+    this.conn.receiveEof();
+    this.closed = true;
+    if (this.closeTimer !== null) {
+      clearTimeout(this.closeTimer);
+      this.closeTimer = null;
+    }
+    if (this.heartbeatTimer !== null) {
+      clearInterval(this.heartbeatTimer);
+      this.heartbeatTimer = null;
+    }
+    const info = this.conn.closeInfo;
+    this.flushWaiters();
+    channels.close.publish({ websocket: this, code: info.code, reason: info.reason });
+    try {
+      this.emit('close', info.code, info.reason, info.wasClean);
+    } catch (error) {
+      this.logger?.error("uncaught exception in a 'close' listener", { error });
+    }
+  }
+
+  /** @internal */
+  onSocketDrain(): void {
+    if (this.needDrain && this.bufferedAmount < this.highWaterMark) {
+      this.needDrain = false;
+      this.emit('drain');
+    }
+  }
+
+  private flushWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w({ value: undefined, done: true });
+  }
+}
+
+type Tagged = Duplex & { [kWebSocket]: WebSocket };
+
+function socketOnData(this: Tagged, chunk: Buffer): void {
+  this[kWebSocket].onData(chunk);
+}
+function socketOnClose(this: Tagged): void {
+  this[kWebSocket].onSocketClose();
+}
+function socketOnEnd(this: Tagged): void {
+  this[kWebSocket].onSocketEnd();
+}
+function socketOnError(this: Tagged, error: Error): void {
+  this[kWebSocket].onSocketError(error);
+}
+function socketOnDrain(this: Tagged): void {
+  this[kWebSocket].onSocketDrain();
+}
+function deliverHead(ws: WebSocket, head: Uint8Array): void {
+  ws.onData(head);
+  ws.resumeAfterHead();
+}
+function closeTimerFired(ws: WebSocket): void {
+  ws.onCloseTimeout();
+}
+
+/**
+ * @internal One heartbeat check: a ping after `interval` ms of silence, termination after
+ * `timeout` ms more (a half-open TCP connection never says it is gone).
+ */
+export function checkHeartbeat(ws: WebSocket, interval: number, timeout: number): void {
+  const idle = Date.now() - ws.lastSeen;
+  if (idle >= interval + timeout) {
+    ws.failIdle(idle);
+  } else if (idle >= interval && !ws.awaitingPong && ws.readyState === ReadyState.OPEN) {
+    ws.awaitingPong = true;
+    ws.ping();
+  }
+}
+
+function toBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+}
+
+/** Bytes of any accepted data type, without copying. */
+export function toBytes(data: Exclude<SendData, string>): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data))
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new LocalProtocolError(
+    'SWITCHYARD_ERR_INVALID_ARGUMENT',
+    'Data must be a string, Buffer, ArrayBuffer or ArrayBufferView',
+  );
+}
+
+function toPayload(data: SendData): Uint8Array {
+  return typeof data === 'string' ? Buffer.from(data, 'utf8') : toBytes(data);
+}
