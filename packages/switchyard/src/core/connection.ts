@@ -147,6 +147,9 @@ export class Connection {
   private readonly maxPayload: number;
   private outgoing: Uint8Array[] = [];
   private outgoingBytes = 0;
+  /** Pre-framed messages waiting for the fragmented message being sent to end (RFC 6455 §5.4). */
+  private deferred: Uint8Array[] | null = null;
+  private deferredBytes = 0;
   private closeSent = false;
   private closeReceived = false;
   private transportEnded = false;
@@ -223,7 +226,7 @@ export class Connection {
 
   /** Bytes queued by the app and not yet taken by {@link dataToSend}. */
   get pendingBytes(): number {
-    return this.outgoingBytes;
+    return this.outgoingBytes + this.deferredBytes;
   }
 
   /** Bytes held by the receiver: incomplete frames and fragments of an incomplete message. */
@@ -386,6 +389,56 @@ export class Connection {
     }
     this.sendingOpcode = fin ? 0 : opcode;
     this.queueFrame(frameOpcode, data, fin, rsv1);
+    if (fin && this.deferred !== null) this.releaseDeferred();
+  }
+
+  /**
+   * Queues a whole data message that was framed elsewhere, for a server that publishes one
+   * message to many connections and frames it only once (`serializeFrame`, unmasked). The chunks
+   * are queued as they are, never copied or changed, so they may be shared between connections.
+   *
+   * While a fragmented message is being sent, the frames wait until its last fragment has been
+   * queued: RFC 6455 §5.4 forbids interleaving data frames of two messages. They count in
+   * {@link pendingBytes} meanwhile, and are dropped if a close frame is sent first.
+   *
+   * @param chunks - one complete frame (FIN set), as `serializeFrame` returns it.
+   * @param rsv1 - whether the frame is compressed (RSV1 set); compression must be negotiated.
+   * @throws {@link LocalProtocolError} `SWITCHYARD_ERR_INVALID_STATE` when a close frame was
+   *   already sent or the transport ended, on a client (its frames must be masked, RFC 6455
+   *   §5.3, so they cannot be shared), or for RSV1 without negotiated compression.
+   */
+  sendFramed(chunks: readonly Uint8Array[], rsv1 = false): void {
+    this.assertCanSend('send a message');
+    if (this.role !== 'server') {
+      throw new LocalProtocolError(
+        'SWITCHYARD_ERR_INVALID_STATE',
+        'Only a server can send pre-framed messages: client frames are masked (RFC 6455 §5.3)',
+      );
+    }
+    if (rsv1 && !this.compression) {
+      throw new LocalProtocolError(
+        'SWITCHYARD_ERR_INVALID_STATE',
+        'RSV1 (compression) was not negotiated on this connection',
+      );
+    }
+    let bytes = 0;
+    for (let i = 0; i < chunks.length; i++) bytes += chunks[i].length;
+    if (this.sendingOpcode !== 0) {
+      if (this.deferred === null) this.deferred = [];
+      for (let i = 0; i < chunks.length; i++) this.deferred.push(chunks[i]);
+      this.deferredBytes += bytes;
+      return;
+    }
+    for (let i = 0; i < chunks.length; i++) this.outgoing.push(chunks[i]);
+    this.outgoingBytes += bytes;
+  }
+
+  private releaseDeferred(): void {
+    const deferred = this.deferred as Uint8Array[];
+    for (let i = 0; i < deferred.length; i++) this.outgoing.push(deferred[i]);
+    this.outgoingBytes += this.deferredBytes;
+    this.deferred = null;
+    this.deferredBytes = 0;
   }
 
   /** Sends a ping (at most 125 bytes, RFC 6455 §5.5). */
@@ -472,6 +525,11 @@ export class Connection {
   }
 
   private queueFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv1 = false): void {
+    if (opcode === Opcode.CLOSE && this.deferred !== null) {
+      // RFC 6455 §5.5.1: no data frames after a close frame, so messages still waiting go.
+      this.deferred = null;
+      this.deferredBytes = 0;
+    }
     const chunks = serializeFrame(opcode, payload, {
       fin,
       rsv1,
