@@ -29,6 +29,11 @@ export default tseslint.config(
     },
   },
   {
+    // Type tests declare parameters only to check their types.
+    files: ['packages/*/test/types/**/*.ts'],
+    rules: { '@typescript-eslint/no-unused-vars': 'off' },
+  },
+  {
     // The core is sans-I/O: no Node modules, no timers, no process globals (STYLE.md).
     files: ['packages/switchyard/src/core/**/*.ts'],
     rules: {
