@@ -1,0 +1,167 @@
+/**
+ * The standalone server's acceptor: a `net.Server` that reads each connection's request head
+ * with the core's strict {@link HttpHeadParser} and hands upgrade requests over, without
+ * node:http's parser, IncomingMessage and ServerResponse per connection.
+ *
+ * Theory of operation. A new socket gets a parser and one timer (the handshake deadline:
+ * slowloris protection). Bytes go to the parser until the head is complete, too large, or
+ * malformed. A complete upgrade request goes to `onUpgrade` with the bytes that followed the
+ * head; anything else gets a short HTTP answer (426 for a plain request, 400/431/505 for a bad
+ * head, 408 for one too slow) and the socket is closed. Listeners are module functions that
+ * find their state through a symbol, as in websocket.ts, so a connection costs no closures.
+ */
+import net from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { RemoteProtocolError } from '../core/errors.js';
+import { HttpHeadParser, type RequestHead } from '../core/http-head.js';
+import { formatResponse } from '../core/upgrade.js';
+
+/**
+ * A request as the upgrade hook sees it: Node's `IncomingMessage` when the WebSocketServer is
+ * attached to an `http` server, this lean equivalent on the standalone server.
+ */
+export interface HandshakeRequest {
+  method?: string;
+  url?: string;
+  httpVersion: string;
+  /** Lower-case names; repeated headers joined with ", " (set-cookie: an array). */
+  headers: IncomingHttpHeaders;
+  rawHeaders: string[];
+  socket: Duplex;
+}
+
+/** What the acceptor needs from its owner. */
+export interface LeanAcceptorOptions {
+  maxHeaderBytes: number;
+  maxHeaders: number;
+  /** Milliseconds from accept to a complete head; 408 after that. */
+  handshakeTimeout: number;
+  /** A complete request that asks to upgrade. */
+  onUpgrade(req: HandshakeRequest, socket: net.Socket, head: Buffer): void;
+  /** A complete request that does not ask to upgrade: answer it (the socket closes after). */
+  onPlainRequest(req: HandshakeRequest, socket: net.Socket): void;
+  /** A head that was too large, malformed, or too slow: already answered; for logging. */
+  onBadRequest(error: RemoteProtocolError, socket: net.Socket): void;
+}
+
+const kAcceptor = Symbol('switchyard.acceptor');
+
+interface Pending {
+  parser: HttpHeadParser<'request'>;
+  timer: NodeJS.Timeout;
+  options: LeanAcceptorOptions;
+}
+
+type Accepted = net.Socket & { [kAcceptor]?: Pending };
+
+/** Creates the acceptor; call `listen()` on the result. */
+export function createLeanServer(options: LeanAcceptorOptions): net.Server {
+  return net.createServer({ noDelay: true }, (socket: Accepted) => {
+    socket[kAcceptor] = {
+      parser: new HttpHeadParser({
+        kind: 'request',
+        maxHeaderBytes: options.maxHeaderBytes,
+        maxHeaders: options.maxHeaders,
+      }),
+      timer: setTimeout(headTimedOut, options.handshakeTimeout, socket),
+      options,
+    };
+    socket.on('data', acceptorOnData);
+    socket.on('error', acceptorOnError);
+    socket.on('close', acceptorOnClose);
+  });
+}
+
+function detach(socket: Accepted): Pending | undefined {
+  const pending = socket[kAcceptor];
+  if (pending === undefined) return undefined;
+  clearTimeout(pending.timer);
+  socket[kAcceptor] = undefined;
+  socket.off('data', acceptorOnData);
+  socket.off('error', acceptorOnError);
+  socket.off('close', acceptorOnClose);
+  return pending;
+}
+
+function acceptorOnData(this: Accepted, chunk: Buffer): void {
+  const pending = this[kAcceptor];
+  if (pending === undefined) return;
+  const result = pending.parser.push(chunk);
+  if (result === null) return;
+  detach(this);
+  if (!result.ok) {
+    answer(this, result.error.status ?? 400, `${result.error.message}\n`);
+    pending.options.onBadRequest(result.error, this);
+    return;
+  }
+  const req = toHandshakeRequest(result.head, this);
+  const rest = result.rest;
+  const head = rest.length === 0 ? EMPTY : Buffer.from(rest.buffer, rest.byteOffset, rest.length);
+  if (req.headers.upgrade !== undefined) {
+    // The socket stays flowing: whoever takes it attaches its own 'data' listener at once.
+    this.on('error', swallow);
+    pending.options.onUpgrade(req, this, head);
+  } else {
+    this.on('error', swallow);
+    pending.options.onPlainRequest(req, this);
+  }
+}
+
+function acceptorOnError(this: Accepted): void {
+  detach(this);
+  this.destroy();
+}
+
+function acceptorOnClose(this: Accepted): void {
+  detach(this);
+}
+
+function headTimedOut(socket: Accepted): void {
+  const pending = detach(socket);
+  if (pending === undefined) return;
+  const error = new RemoteProtocolError(
+    'SWITCHYARD_ERR_HANDSHAKE_TIMEOUT',
+    `The request head did not arrive within ${pending.options.handshakeTimeout} ms`,
+    { status: 408 },
+  );
+  answer(socket, 408, `${error.message}\n`);
+  pending.options.onBadRequest(error, socket);
+}
+
+/** Writes a short response and closes; never waits long for a peer that does not read. */
+export function answer(
+  socket: Duplex,
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  socket.on('error', swallow);
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(formatResponse(status, undefined, headers, body));
+  setTimeout(destroyLater, 1000, socket).unref();
+}
+
+function destroyLater(socket: Duplex): void {
+  socket.destroy();
+}
+
+function swallow(): void {
+  // Errors after the head is handed over belong to the new owner; a reset here is expected.
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function toHandshakeRequest(head: RequestHead, socket: Duplex): HandshakeRequest {
+  return {
+    method: head.method,
+    url: head.url,
+    httpVersion: head.httpVersion,
+    headers: head.headers as IncomingHttpHeaders,
+    rawHeaders: head.rawHeaders,
+    socket,
+  };
+}
