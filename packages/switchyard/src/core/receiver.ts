@@ -505,7 +505,11 @@ export class Receiver {
     if (this.masked) maskRange(chunk, start, end, this.maskKey, this.payloadRead);
     // RFC 6455 §8.1: fail as soon as the text cannot be valid UTF-8, not at the end of it.
     if (this.checkUtf8 && !this.validator.write(chunk, start, end)) return this.invalidUtf8();
-    this.pieces.push(chunk.subarray(start, end));
+    // A view keeps its whole backing buffer alive. A small piece of a large chunk (a 1-byte
+    // fragment read together with 64 KiB of pings) is copied, so that what the message holds
+    // stays within twice its counted bytes, and maxPayload bounds memory, not just the count.
+    const piece = chunk.subarray(start, end);
+    this.pieces.push(n * 2 < chunk.buffer.byteLength ? piece.slice() : piece);
     this.piecesBytes += n;
     this.payloadRead += n;
     this.skip(n);

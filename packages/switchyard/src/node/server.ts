@@ -230,10 +230,16 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
         ),
       );
     }
+    const handshakeTimeout = this.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout;
     const server = http.createServer({
       maxHeaderSize: this.options.maxHeaderBytes ?? SERVER_DEFAULTS.maxHeaderBytes,
-      headersTimeout: this.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
-      requestTimeout: this.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
+      headersTimeout: handshakeTimeout,
+      requestTimeout: handshakeTimeout,
+      // Node checks those two timeouts only every `connectionsCheckingInterval` (30 s by
+      // default), so a slowloris client dribbling a head byte by byte would hold its socket for
+      // up to 30 s past handshakeTimeout. Checking at a tenth of it (at least every second, at
+      // most every 50 ms) makes the timeout hold within 10%.
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, handshakeTimeout / 10)),
     });
     server.on('request', (req, res) => {
       // A WebSocket-only endpoint answers a plain request with 426 (RFC 9110 §15.5.22), saying

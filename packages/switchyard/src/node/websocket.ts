@@ -62,6 +62,14 @@ export interface WebSocketOptions {
   maxQueuedMessages?: number;
   /** Deliver text messages as `Buffer` instead of `string` (saves a decode). Default false. */
   textAsBuffer?: boolean;
+  /**
+   * Pings and pongs the peer may send per second, counted together in fixed one-second
+   * windows; one more fails the connection with 1008 (`SWITCHYARD_ERR_CONTROL_RATE`). Every
+   * ping costs a pong that the peer need not read, so a flood would grow the outgoing buffer
+   * and burn CPU unseen by the application. Default 100: heartbeats run at one per several
+   * seconds, and RTT probes rarely exceed ten per second. `Infinity` turns the limit off.
+   */
+  maxControlFramesPerSecond?: number;
 }
 
 /** The events of a {@link WebSocket}, for typed listeners. */
@@ -86,6 +94,7 @@ const DEFAULTS = {
   highWaterMark: 1024 * 1024,
   closeTimeout: 10_000,
   maxQueuedMessages: 64,
+  maxControlFramesPerSecond: 100,
 } as const;
 
 const EMPTY_BUFFER = Buffer.alloc(0);
@@ -129,6 +138,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   private readonly closeTimeoutMs: number;
   private readonly maxQueued: number;
   private readonly textAsBuffer: boolean;
+  private readonly maxControlRate: number;
+  /** The control-frame rate window: when it began (ms) and how many pings/pongs it saw. */
+  private controlWindowStart = 0;
+  private controlCount = 0;
   private readonly logger: Logger | null;
   private dispatching = false;
   private needDrain = false;
@@ -168,6 +181,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.closeTimeoutMs = o.closeTimeout ?? DEFAULTS.closeTimeout;
     this.maxQueued = o.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages;
     this.textAsBuffer = o.textAsBuffer ?? false;
+    this.maxControlRate = o.maxControlFramesPerSecond ?? DEFAULTS.maxControlFramesPerSecond;
     this.conn = new Connection({
       role,
       maxPayload: o.maxPayload,
@@ -400,9 +414,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         return;
       }
       case 'ping':
+        if (this.controlRateExceeded()) return;
         this.callUser('ping', toBuffer(event.data));
         return;
       case 'pong':
+        if (this.controlRateExceeded()) return;
         this.callUser('pong', toBuffer(event.data));
         return;
       case 'close':
@@ -422,6 +438,30 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         );
         return;
     }
+  }
+
+  /**
+   * Counts one ping or pong against `maxControlFramesPerSecond`; past it, fails the connection
+   * with 1008 and returns true. The clock is `lastSeen`, read once per socket read, so a flood
+   * that arrives in one chunk costs no extra clock reads. The core has no clock, which is why
+   * this limit lives here (RFC 6455 §10.4: "implementations SHOULD impose implementation-
+   * and/or platform-specific limitations" on what a peer can make them spend).
+   */
+  private controlRateExceeded(): boolean {
+    if (this.lastSeen - this.controlWindowStart >= 1000) {
+      this.controlWindowStart = this.lastSeen;
+      this.controlCount = 0;
+    }
+    if (++this.controlCount <= this.maxControlRate) return false;
+    const error = new RemoteProtocolError(
+      'SWITCHYARD_ERR_CONTROL_RATE',
+      `The peer sent more than ${this.maxControlRate} pings and pongs in one second`,
+      // RFC 6455 §7.4.1: 1008, "a message that violates its policy".
+      { closeCode: 1008 },
+    );
+    this.conn.fail(error);
+    this.reportError(error);
+    return true;
   }
 
   private deliver(data: string | Buffer, isBinary: boolean): void {
