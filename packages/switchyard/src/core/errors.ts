@@ -39,6 +39,8 @@ export const ERROR_CODES = {
   SWITCHYARD_ERR_HANDSHAKE_MALFORMED: 'The HTTP head could not be parsed.',
   SWITCHYARD_ERR_UPGRADE_REQUIRED:
     'The server requires an upgrade that the request did not ask for.',
+  SWITCHYARD_ERR_HANDSHAKE_PSEUDO_HEADER:
+    'An HTTP/2 extended CONNECT lacked :scheme, :path or :authority, or its :protocol was not websocket (RFC 8441 §4–5).',
   // Handshake, client side.
   SWITCHYARD_ERR_HANDSHAKE_STATUS: 'The server answered with a status other than 101.',
   SWITCHYARD_ERR_HANDSHAKE_ACCEPT: 'Sec-WebSocket-Accept was missing or did not match the key.',
@@ -46,6 +48,8 @@ export const ERROR_CODES = {
   SWITCHYARD_ERR_HANDSHAKE_ABORTED: 'The opening handshake was aborted by the caller.',
   SWITCHYARD_ERR_TOO_MANY_REDIRECTS: 'The server redirected more times than allowed.',
   SWITCHYARD_ERR_PROXY: 'The HTTP proxy refused or failed the CONNECT tunnel.',
+  SWITCHYARD_ERR_HTTP2_NO_EXTENDED_CONNECT:
+    'The HTTP/2 server did not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL, so no WebSocket can be opened on its connection (RFC 8441 §3).',
   // Frames and messages (RFC 6455 §5).
   SWITCHYARD_ERR_RESERVED_OPCODE: 'A frame used a reserved opcode (1002).',
   SWITCHYARD_ERR_RESERVED_BITS: 'A frame set RSV bits that no extension negotiated (1002).',
