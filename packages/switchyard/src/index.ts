@@ -37,3 +37,27 @@ export {
   type ErrorCode,
 } from './core/errors.js';
 export { ReadyState, CONNECTION_DEFAULTS, type ReadyStateValue } from './core/connection.js';
+export {
+  PubSub,
+  PUBSUB_DEFAULTS,
+  type PubSubOptions,
+  type PubSubStats,
+  type PublishOptions,
+  type SlowConsumerPolicy,
+} from './pubsub/topics.js';
+export {
+  BackplaneError,
+  InProcessBackplane,
+  InProcessBus,
+  type Backplane,
+  type BackplaneHost,
+  type BackplaneMessage,
+  type BackplaneStage,
+} from './pubsub/backplane.js';
+export { ClusterBackplane, ClusterRelay, type IpcPeer } from './pubsub/cluster.js';
+export {
+  createInstanceId,
+  decodeEnvelope,
+  encodeEnvelope,
+  type EnvelopeContents,
+} from './pubsub/envelope.js';

@@ -72,6 +72,8 @@ export const ERROR_CODES = {
   SWITCHYARD_ERR_IDLE_TIMEOUT: 'The peer did not answer pings within the idle timeout (1006).',
   SWITCHYARD_ERR_CLOSE_TIMEOUT: 'The peer did not complete the close handshake in time (1006).',
   SWITCHYARD_ERR_BUFFER_FULL: 'Outgoing buffered bytes passed maxBufferedAmount (1008).',
+  SWITCHYARD_ERR_BACKPLANE:
+    'A pub/sub backplane failed to connect, subscribe, publish or deliver (reported, not thrown; see error.stage).',
   SWITCHYARD_ERR_SERVER_LIMIT: 'The server is at its connection or pending-handshake limit.',
   // Local misuse (thrown).
   SWITCHYARD_ERR_INVALID_STATE: 'The operation is not allowed in the current readyState.',

@@ -20,6 +20,13 @@ export const CHANNEL_NAMES = {
   error: 'switchyard:error',
   /** `{ code, status, message, remoteAddress, url }` when a handshake is rejected. */
   handshakeRejected: 'switchyard:handshake-rejected',
+  /**
+   * `{ websocket, topic, bufferedAmount, limit, policy }` for every published message a slow
+   * subscriber did not get (policy `drop`), and for every slow subscriber closed.
+   */
+  pubsubDrop: 'switchyard:pubsub-drop',
+  /** `{ error, stage, topic }` when a pub/sub backplane fails (`error` is a BackplaneError). */
+  backplaneError: 'switchyard:backplane-error',
 } as const;
 
 /** The channels themselves (cheap to publish to when nobody listens). */
@@ -28,6 +35,8 @@ export const channels = {
   close: diagnosticsChannel.channel(CHANNEL_NAMES.close),
   error: diagnosticsChannel.channel(CHANNEL_NAMES.error),
   handshakeRejected: diagnosticsChannel.channel(CHANNEL_NAMES.handshakeRejected),
+  pubsubDrop: diagnosticsChannel.channel(CHANNEL_NAMES.pubsubDrop),
+  backplaneError: diagnosticsChannel.channel(CHANNEL_NAMES.backplaneError),
 };
 
 /**

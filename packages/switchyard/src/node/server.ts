@@ -36,7 +36,8 @@ import {
   type UpgradeRequest,
 } from '../core/upgrade.js';
 import { channels, resolveLogger, type Logger } from './diagnostics.js';
-import { checkHeartbeat, WebSocket, type WebSocketOptions } from './websocket.js';
+import { checkHeartbeat, WebSocket, type SendData, type WebSocketOptions } from './websocket.js';
+import { PubSub, type PubSubOptions, type PublishOptions } from '../pubsub/topics.js';
 
 /** What the upgrade hook learns about a request, besides the request itself. */
 export interface UpgradeInfo {
@@ -141,6 +142,12 @@ export interface ServerOptions extends WebSocketOptions {
   heartbeat?: { interval?: number; timeout?: number } | false;
   /** Where log lines go; false for none. Default: the console. */
   logger?: Logger | false;
+  /**
+   * Topics (`server.publish`, `ws.subscribe`): the backplane that relays them to other
+   * instances, and the slow-consumer policy. Default: local topics, slow subscribers skipped
+   * past 1 MiB buffered. See docs/pubsub.md.
+   */
+  pubsub?: PubSubOptions;
 }
 
 /** The events of a {@link WebSocketServer}. */
@@ -176,6 +183,8 @@ export const SERVER_DEFAULTS = {
 export class WebSocketServer extends EventEmitter<ServerEvents> {
   /** The open WebSockets. */
   readonly clients = new Set<WebSocket>();
+  /** The topics of this server: subscriber counts, `stats`. */
+  readonly pubsub: PubSub;
   private readonly sockets = new Set<Duplex>();
   private readonly options: ServerOptions;
   private readonly logger: Logger | null;
@@ -198,6 +207,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     }
     this.options = options;
     this.logger = resolveLogger(options.logger);
+    this.pubsub = new PubSub(options.pubsub, this.logger);
     this.paths =
       options.path === undefined
         ? null
@@ -288,6 +298,21 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
         resolve(server.address() as AddressInfo);
       });
     });
+  }
+
+  /**
+   * Publishes to every connection subscribed to `topic`, here and, through the backplane, on
+   * every other instance. The message is framed once and the same bytes go to each subscriber.
+   * Returns the number of local subscribers it was written to (slow ones are skipped or closed
+   * by the `pubsub.slowConsumer` policy). Do not change `data` afterwards: it is shared.
+   */
+  publish(topic: string, data: SendData, options?: PublishOptions): number {
+    return this.pubsub.publish(topic, data, options);
+  }
+
+  /** How many connections of this server are subscribed to `topic` (O(1)). */
+  subscriberCount(topic: string): number {
+    return this.pubsub.subscriberCount(topic);
   }
 
   /** The address the server listens on, when it listens. */
@@ -498,6 +523,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
       logger: this.logger,
       context: acceptance.context,
     });
+    ws.topicHub = this.pubsub;
     this.clients.add(ws);
     ws.once('close', () => this.clients.delete(ws));
     this.emit('connection', ws, req);
@@ -695,6 +721,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     for (const socket of this.sockets) socket.destroy();
     if (this.ownsServer && server !== null) (server as HttpServer).closeAllConnections?.();
     await serverClosed;
+    await this.pubsub.close();
     this.emit('close');
   }
 }

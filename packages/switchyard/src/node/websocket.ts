@@ -28,6 +28,7 @@ import {
   type SwitchyardError,
 } from '../core/errors.js';
 import { channels, type Logger } from './diagnostics.js';
+import { hubOf, type PubSub, type PublishOptions } from '../pubsub/topics.js';
 
 /** Data accepted by {@link WebSocket.send}. */
 export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
@@ -132,6 +133,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** @internal */ readonly conn: Connection;
   /** @internal true while a heartbeat ping is unanswered. */ awaitingPong = false;
   /** @internal last time any byte arrived, for the heartbeat. */ lastSeen = 0;
+  /** @internal the server's topics (src/pubsub); null on a client. */
+  topicHub: PubSub | null = null;
+  /** @internal the topics this connection is subscribed to, kept by {@link PubSub}. */
+  subscriptions: Set<string> | null = null;
 
   private readonly maxBufferedAmount: number;
   private readonly highWaterMark: number;
@@ -233,6 +238,43 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** Whether the socket is TLS. */
   get secure(): boolean {
     return (this.socket as { encrypted?: boolean }).encrypted === true;
+  }
+
+  // ---- topics (server connections; see src/pubsub/topics.ts and docs/pubsub.md) ------------
+
+  /**
+   * Subscribes this connection to `topic`: it gets what `server.publish` and other connections'
+   * `publish` send there, until `unsubscribe` or until it closes. Returns false when it was
+   * already subscribed, or is closing.
+   * @throws LocalProtocolError on a client connection, or for a topic that is not a string.
+   */
+  subscribe(topic: string): boolean {
+    return hubOf(this).subscribe(this, topic);
+  }
+
+  /** Ends a subscription; returns false when there was none. */
+  unsubscribe(topic: string): boolean {
+    return this.topicHub === null ? false : this.topicHub.unsubscribe(this, topic);
+  }
+
+  /** The topics this connection is subscribed to (empty once it closed). */
+  get topics(): ReadonlySet<string> {
+    return this.subscriptions ?? new Set<string>();
+  }
+
+  /**
+   * Publishes to every subscriber of `topic`, on this server and (through the backplane) on the
+   * others, except this connection. Returns the number of local subscribers written to.
+   * @throws LocalProtocolError on a client connection.
+   */
+  publish(topic: string, data: SendData, options?: PublishOptions): number {
+    return hubOf(this).publish(topic, data, options, this);
+  }
+
+  /** @internal queues a message framed once for many connections (pub/sub fan-out). */
+  sendFramed(chunks: readonly Uint8Array[]): void {
+    this.conn.sendFramed(chunks);
+    this.afterSend();
   }
 
   /**
@@ -630,6 +672,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
     const info = this.conn.closeInfo;
     this.flushWaiters();
+    if (this.subscriptions !== null) this.topicHub?.removeAll(this);
     channels.close.publish({ websocket: this, code: info.code, reason: info.reason });
     try {
       this.emit('close', info.code, info.reason, info.wasClean);
