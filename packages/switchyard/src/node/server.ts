@@ -395,6 +395,22 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
         return null;
       }
     }
+    if (negotiated.protocol === null && negotiated.reason === 'unsupported') {
+      // RFC 9110 §7.8: a server "MAY ignore" an Upgrade it does not speak. Ignored, this is a
+      // plain request, which gets 426 naming what we do speak (§15.5.22); it is well formed, so
+      // 400 would misstate the problem (and mislead clients that offer h2c to any server).
+      const offered = negotiated.offered
+        .map((p) => (p.version === undefined ? p.name : `${p.name}/${p.version}`))
+        .join(', ');
+      const error = new RemoteProtocolError(
+        'SWITCHYARD_ERR_UPGRADE_REQUIRED',
+        `None of the protocols in Upgrade (${offered}) is served here.`,
+        { status: 426 },
+      );
+      const body = formatUpgradeRequired(this.supportedProtocols(), `${error.message}
+`);
+      return this.rejectWith(req, socket, error, body);
+    }
 
     const check = validateUpgradeRequest(upgradeRequest, {});
     if (!check.ok) {
