@@ -1,0 +1,27 @@
+/**
+ * What every benchmark server shares: the port announcement and the control channel on stdin.
+ *
+ * A server prints `{"port":N}` once it listens. On a line `mem` on stdin it collects garbage
+ * and prints `{"rss":…,"heapUsed":…}`, so that the runner can measure memory per connection
+ * without asking the server over the network it is measuring.
+ */
+import { createInterface } from 'node:readline';
+
+declare const gc: (() => void) | undefined;
+
+export function announce(port: number): void {
+  process.stdout.write(`${JSON.stringify({ port })}\n`);
+}
+
+export function serveControl(): void {
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    if (line.trim() !== 'mem') return;
+    // Several passes: the first frees what the second can then compact.
+    for (let i = 0; i < 3; i++) if (typeof gc === 'function') gc();
+    const m = process.memoryUsage();
+    process.stdout.write(`${JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed })}\n`);
+  });
+  // The runner went away: do not linger.
+  rl.on('close', () => process.exit(0));
+}
