@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import http, { type IncomingMessage } from 'node:http';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test, type TestContext } from 'node:test';
 import type { SwitchyardError } from '../../src/core/errors.js';
@@ -48,7 +48,7 @@ interface Seen {
 
 function record(server: WebSocketServer, behaviour?: (peer: BehaviourPeer) => void): Seen {
   const seen: Seen = { peers: [], sockets: [], origins: [], rejected: [] };
-  server.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+  server.on('connection', (ws, req) => {
     const peer = switchyardPeer(ws);
     seen.peers.push(peer);
     seen.sockets.push(ws);
