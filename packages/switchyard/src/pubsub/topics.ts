@@ -255,10 +255,12 @@ export class PubSub {
   private deliverRemote(message: BackplaneMessage): void {
     if (this.closed) return;
     this.stats.received++;
+    let topic: string | undefined;
     try {
-      this.fanOut(message.topic, message.data, message.binary, null);
+      topic = message.topic;
+      this.fanOut(topic, message.data, message.binary, null);
     } catch (error) {
-      this.reportError(toBackplaneError('delivery', error, message.topic));
+      this.reportError(toBackplaneError('delivery', error, topic));
     }
   }
 
