@@ -1,0 +1,571 @@
+/**
+ * The permessage-deflate codec (RFC 7692) on Node's zlib: what the core's negotiation decided,
+ * carried out with raw DEFLATE streams.
+ *
+ * Theory of operation.
+ * - Inflating: the compressed pieces of a message go into the connection's InflateRaw, followed
+ *   by the 0x00 0x00 0xff 0xff that the sender removed (RFC 7692 §7.2.2), and a sync flush. The
+ *   output is counted as it comes out, one zlib chunk (16 KiB) at a time: the moment it passes
+ *   `maxPayload`, the stream is destroyed and the message fails with 1009. A small frame that
+ *   would inflate to gigabytes therefore costs at most `maxPayload` plus one chunk.
+ * - Deflating: a message (or one fragment of it) goes into the connection's DeflateRaw with a
+ *   sync flush; on the last fragment the trailing 0x00 0x00 0xff 0xff is cut (RFC 7692 §7.2.1).
+ * - Every zlib job of every connection in the process goes through one {@link ZlibLimiter}: at
+ *   most `concurrency` run at once, the rest wait in one FIFO. Each connection has at most one
+ *   inflate and one deflate job waiting at a time (the core is PAUSED during an inflate, and the
+ *   WebSocket queues its sends behind a deflate), so the FIFO serves connections round-robin:
+ *   one busy connection cannot starve the others.
+ * - Memory: a zlib context lives only while it is used. After `releaseAfter` ms without
+ *   traffic, a connection gives its contexts back. A compressor can always start afresh (the
+ *   peer only follows back-references we choose to make). A decompressor with context takeover
+ *   cannot forget the peer's history, so it keeps just the last window of output (at most
+ *   `1 << windowBits` bytes) and hands it to the next InflateRaw as its dictionary.
+ */
+import zlib from 'node:zlib';
+import { RemoteProtocolError } from '../core/errors.js';
+import { formatExtensions, type ExtensionOffer } from '../core/header-lists.js';
+import {
+  acceptDeflateResponse,
+  deflateDirections,
+  formatDeflateOffer,
+  negotiateDeflateServer,
+  PERMESSAGE_DEFLATE,
+  type DeflateParams,
+  type PerMessageDeflateOptions,
+} from '../core/permessage-deflate.js';
+
+/** Options of permessage-deflate for a server or a client: negotiation plus codec settings. */
+export interface PerMessageDeflateConfig extends PerMessageDeflateOptions {
+  /**
+   * Messages smaller than this many bytes are sent uncompressed (a per-message `compress`
+   * option overrides it). Compressing a few bytes costs more CPU than it saves on the wire.
+   * Default 1024.
+   */
+  threshold?: number;
+  /** The zlib compression level, 0–9 (or -1, zlib's default, which is 6). Default -1. */
+  level?: number;
+  /**
+   * zlib's memLevel, 1–9: the compressor's hash table is `1 << (memLevel + 9)` bytes.
+   * Default 8 (128 KiB); 1 uses 1 KiB at some cost in speed and ratio.
+   */
+  memLevel?: number;
+  /**
+   * After this many ms without a compressed message, a connection releases its zlib contexts
+   * (see docs/permessage-deflate.md for what is kept). `false` keeps them for the
+   * connection's lifetime. Default 10,000.
+   */
+  releaseAfter?: number | false;
+}
+
+/** The defaults of {@link PerMessageDeflateConfig}'s codec settings. */
+export const DEFLATE_DEFAULTS = {
+  threshold: 1024,
+  level: zlib.constants.Z_DEFAULT_COMPRESSION,
+  memLevel: 8,
+  releaseAfter: 10_000,
+  /** zlib jobs running at once across the process. */
+  concurrency: 10,
+} as const;
+
+/** RFC 7692 §7.2.1: the four octets a sender removes from the end of a compressed message. */
+const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/**
+ * Output chunk of the zlib streams (Node's default, 16 KiB): the granularity at which the
+ * inflate limit is checked, and a buffer each live stream holds.
+ */
+const CHUNK_SIZE = zlib.constants.Z_DEFAULT_CHUNK;
+
+/**
+ * A cap on zlib jobs running at once, with a FIFO of those waiting.
+ *
+ * @example
+ * limiter.run((done) => inflater.flush(() => done()));
+ */
+export class ZlibLimiter {
+  private running = 0;
+  private readonly waiting: Array<(done: () => void) => void> = [];
+  private limit: number;
+
+  constructor(limit: number = DEFLATE_DEFAULTS.concurrency) {
+    this.limit = checkConcurrency(limit);
+  }
+
+  /** How many jobs run now, and how many wait. */
+  get stats(): { running: number; waiting: number; limit: number } {
+    return { running: this.running, waiting: this.waiting.length, limit: this.limit };
+  }
+
+  /** Changes the cap; jobs already running finish. */
+  setLimit(limit: number): void {
+    this.limit = checkConcurrency(limit);
+    this.next();
+  }
+
+  /** Runs `job` when a slot is free; the job calls `done` exactly once when it has finished. */
+  run(job: (done: () => void) => void): void {
+    this.waiting.push(job);
+    this.next();
+  }
+
+  private next(): void {
+    while (this.running < this.limit && this.waiting.length > 0) {
+      const job = this.waiting.shift() as (done: () => void) => void;
+      this.running++;
+      let finished = false;
+      job(() => {
+        if (finished) return;
+        finished = true;
+        this.running--;
+        // On a later tick: a job that finishes synchronously must not recurse without bound.
+        if (this.waiting.length > 0) queueMicrotask(() => this.next());
+      });
+    }
+  }
+}
+
+function checkConcurrency(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new RangeError(`the zlib concurrency must be an integer >= 1, got ${limit}`);
+  }
+  return limit;
+}
+
+/** The process-wide limiter that every connection's zlib work goes through. */
+export const zlibLimiter = new ZlibLimiter();
+
+/**
+ * Sets how many zlib jobs (inflating or deflating one message) may run at once across every
+ * connection of the process. Default 10. Jobs beyond it wait, first come first served.
+ */
+export function setDeflateConcurrency(limit: number): void {
+  zlibLimiter.setLimit(limit);
+}
+
+// ---- idle release -----------------------------------------------------------------------------
+
+const holding = new Set<DeflateCodec>();
+let sweepTimer: NodeJS.Timeout | null = null;
+let sweepPeriod = Infinity;
+
+function hold(codec: DeflateCodec, releaseAfter: number): void {
+  holding.add(codec);
+  // One timer for every connection; it ticks at half the shortest idle time in use.
+  const period = Math.max(10, Math.floor(releaseAfter / 2));
+  if (sweepTimer === null || period < sweepPeriod) {
+    if (sweepTimer !== null) clearInterval(sweepTimer);
+    sweepPeriod = period;
+    sweepTimer = setInterval(sweep, period);
+    sweepTimer.unref();
+  }
+}
+
+function sweep(): void {
+  const now = Date.now();
+  for (const codec of holding) codec.releaseIfIdle(now);
+  if (holding.size === 0 && sweepTimer !== null) {
+    clearInterval(sweepTimer);
+    sweepTimer = null;
+    sweepPeriod = Infinity;
+  }
+}
+
+/** How many connections hold zlib contexts now (for tests and the memory benchmark). */
+export function deflateContextsHeld(): number {
+  return holding.size;
+}
+
+// ---- the codec --------------------------------------------------------------------------------
+
+type InflateCallback = (result: Buffer | RemoteProtocolError) => void;
+
+/** One connection's compressor and decompressor. */
+export class DeflateCodec {
+  /** Messages below this size go uncompressed unless `compress: true`. */
+  readonly threshold: number;
+  private readonly inflateBits: number;
+  private readonly inflateReset: boolean;
+  private readonly deflateBits: number;
+  private readonly deflateReset: boolean;
+  private readonly level: number;
+  private readonly memLevel: number;
+  private readonly releaseAfter: number | false;
+  private readonly maxPayload: number;
+  private readonly limiter: ZlibLimiter;
+
+  private inflater: zlib.InflateRaw | null = null;
+  private deflater: zlib.DeflateRaw | null = null;
+  /** The last inflated messages, newest last, covering at least one window (context takeover). */
+  private history: Buffer[] = [];
+  private historyBytes = 0;
+  /** The window kept when the inflater was released, its dictionary when it is recreated. */
+  private dictionary: Buffer | null = null;
+  private inflateOut: Buffer[] = [];
+  private inflateOutBytes = 0;
+  private inflateCallback: InflateCallback | null = null;
+  private inflateDone: (() => void) | null = null;
+  private deflateDone: (() => void) | null = null;
+  private deflateOut: Buffer[] = [];
+  private deflateOutBytes = 0;
+  private busy = 0;
+  private lastUsed = 0;
+  private closed = false;
+
+  constructor(
+    params: DeflateParams,
+    role: 'client' | 'server',
+    config: PerMessageDeflateConfig,
+    maxPayload: number,
+    limiter: ZlibLimiter = zlibLimiter,
+  ) {
+    const directions = deflateDirections(params, role);
+    this.inflateBits = directions.inflate.windowBits;
+    this.inflateReset = directions.inflate.noContextTakeover;
+    // zlib cannot compress raw DEFLATE with a 256-byte window and uses 512 bytes instead, but
+    // its matches then reach back at most 512 - 262 = 250 bytes, within the peer's 256.
+    this.deflateBits = Math.max(9, directions.deflate.windowBits);
+    this.deflateReset = directions.deflate.noContextTakeover;
+    this.threshold = config.threshold ?? DEFLATE_DEFAULTS.threshold;
+    this.level = config.level ?? DEFLATE_DEFAULTS.level;
+    this.memLevel = config.memLevel ?? DEFLATE_DEFAULTS.memLevel;
+    this.releaseAfter = config.releaseAfter ?? DEFLATE_DEFAULTS.releaseAfter;
+    this.maxPayload = maxPayload;
+    this.limiter = limiter;
+  }
+
+  /** Whether zlib contexts are allocated now (false once released or closed). */
+  get holdsContexts(): boolean {
+    return this.inflater !== null || this.deflater !== null;
+  }
+
+  /**
+   * Inflates one message from its compressed pieces. Calls back with the bytes, or with the
+   * error that fails the connection: 1009 past `maxPayload`, 1007 on a corrupt stream.
+   * One message at a time: the core does not yield the next one before this one is handed back.
+   */
+  inflate(pieces: readonly Uint8Array[], callback: InflateCallback): void {
+    this.busy++;
+    this.limiter.run((done) => {
+      if (this.closed) {
+        this.busy--;
+        done();
+        return;
+      }
+      const inflater = this.getInflater();
+      this.inflateCallback = callback;
+      this.inflateDone = done;
+      this.inflateOut = [];
+      this.inflateOutBytes = 0;
+      for (let i = 0; i < pieces.length; i++) inflater.write(pieces[i]);
+      // RFC 7692 §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the
+      // payload of the message", then decompress.
+      inflater.write(TRAILER);
+      inflater.flush(() => {
+        if (this.inflater !== inflater || this.inflateCallback !== callback) return;
+        const out = this.inflateOut;
+        const data = out.length === 1 ? out[0] : Buffer.concat(out, this.inflateOutBytes);
+        this.inflateOut = [];
+        if (this.inflateReset) inflater.reset();
+        else this.remember(data);
+        this.finishInflate(data);
+      });
+    });
+  }
+
+  /**
+   * Compresses one message, or one fragment of it (`fin` false), and calls back with the
+   * payload to send with RSV1 on its first frame. A fragment's output keeps its sync-flush
+   * marker: it is valid in the middle of the DEFLATE stream; only the message's end loses it.
+   */
+  deflate(data: Uint8Array, fin: boolean, callback: (payload: Buffer | null) => void): void {
+    this.busy++;
+    this.limiter.run((done) => {
+      if (this.closed) {
+        this.busy--;
+        done();
+        callback(null);
+        return;
+      }
+      const deflater = this.getDeflater();
+      this.deflateDone = done;
+      this.deflateOut = [];
+      this.deflateOutBytes = 0;
+      if (data.length > 0) deflater.write(data);
+      deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+        if (this.deflater !== deflater || this.deflateDone !== done) {
+          // Closed (or the compressor failed) meanwhile; close() released the slot.
+          callback(null);
+          return;
+        }
+        const out = this.deflateOut;
+        let payload = out.length === 1 ? out[0] : Buffer.concat(out, this.deflateOutBytes);
+        this.deflateOut = [];
+        if (fin) {
+          // RFC 7692 §7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
+          if (endsWithTrailer(payload)) payload = payload.subarray(0, payload.length - 4);
+          // RFC 7692 §7.1.1: without context takeover, each message starts a fresh context.
+          if (this.deflateReset) deflater.reset();
+        }
+        this.deflateDone = null;
+        this.busy--;
+        this.touch();
+        done();
+        callback(payload);
+      });
+    });
+  }
+
+  /** Releases every zlib context; pending callbacks are dropped. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.dropInflater();
+    this.dropDeflater();
+    this.history = [];
+    this.historyBytes = 0;
+    this.dictionary = null;
+    holding.delete(this);
+    // Give the limiter its slots back: a destroyed stream may never call its flush back.
+    const inflateDone = this.inflateDone;
+    const deflateDone = this.deflateDone;
+    this.inflateDone = null;
+    this.deflateDone = null;
+    this.inflateCallback = null;
+    inflateDone?.();
+    deflateDone?.();
+  }
+
+  /** @internal called by the sweep: give the contexts back after `releaseAfter` idle ms. */
+  releaseIfIdle(now: number): void {
+    if (this.releaseAfter === false || this.busy > 0) return;
+    if (now - this.lastUsed < this.releaseAfter) return;
+    this.release();
+  }
+
+  /** Gives back the zlib contexts now (when idle), keeping what context takeover needs. */
+  release(): void {
+    if (this.busy > 0 || this.closed) return;
+    if (this.inflater !== null) {
+      if (!this.inflateReset) this.dictionary = this.windowOfHistory();
+      this.dropInflater();
+    }
+    this.history = [];
+    this.historyBytes = 0;
+    this.dropDeflater();
+    holding.delete(this);
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private getInflater(): zlib.InflateRaw {
+    if (this.inflater !== null) return this.inflater;
+    const inflater = zlib.createInflateRaw({
+      windowBits: this.inflateBits,
+      chunkSize: CHUNK_SIZE,
+      ...(this.dictionary !== null ? { dictionary: this.dictionary } : {}),
+    });
+    if (this.dictionary !== null) {
+      // The kept window is the start of the new inflater's history.
+      this.history = [this.dictionary];
+      this.historyBytes = this.dictionary.length;
+      this.dictionary = null;
+    }
+    inflater.on('data', (chunk: Buffer) => this.onInflateData(inflater, chunk));
+    inflater.on('error', (error: Error) => this.onInflateError(inflater, error));
+    this.inflater = inflater;
+    this.touch();
+    return inflater;
+  }
+
+  private getDeflater(): zlib.DeflateRaw {
+    if (this.deflater !== null) return this.deflater;
+    const deflater = zlib.createDeflateRaw({
+      windowBits: this.deflateBits,
+      level: this.level,
+      memLevel: this.memLevel,
+      chunkSize: CHUNK_SIZE,
+    });
+    deflater.on('data', (chunk: Buffer) => {
+      this.deflateOut.push(chunk);
+      this.deflateOutBytes += chunk.length;
+    });
+    // A compressor fed by us cannot meet corrupt data; an error here is a bug or out-of-memory.
+    deflater.on('error', () => {
+      this.dropDeflater();
+      const done = this.deflateDone;
+      this.deflateDone = null;
+      if (done !== null) {
+        this.busy--;
+        done();
+      }
+    });
+    this.deflater = deflater;
+    this.touch();
+    return deflater;
+  }
+
+  private onInflateData(inflater: zlib.InflateRaw, chunk: Buffer): void {
+    if (inflater !== this.inflater || this.inflateCallback === null) return;
+    this.inflateOutBytes += chunk.length;
+    if (this.inflateOutBytes > this.maxPayload) {
+      // Stop inflating now: destroying the stream drops the input it has not processed yet.
+      this.dropInflater();
+      this.finishInflate(
+        new RemoteProtocolError(
+          'SWITCHYARD_ERR_MESSAGE_TOO_BIG',
+          `A compressed message inflated to more than maxPayload (${this.maxPayload} bytes)`,
+          { closeCode: 1009 },
+        ),
+      );
+      return;
+    }
+    this.inflateOut.push(chunk);
+  }
+
+  private onInflateError(inflater: zlib.InflateRaw, error: Error): void {
+    if (inflater !== this.inflater) return;
+    this.dropInflater();
+    if (this.inflateCallback === null) return;
+    // RFC 6455 §7.4.1: 1007, "data within a message that was not consistent with the type of
+    // the message"; a corrupt DEFLATE stream is the closest the registry has.
+    this.finishInflate(
+      new RemoteProtocolError(
+        'SWITCHYARD_ERR_INFLATE',
+        `A compressed message could not be inflated: ${error.message}`,
+        { closeCode: 1007, cause: error },
+      ),
+    );
+  }
+
+  private finishInflate(result: Buffer | RemoteProtocolError): void {
+    const callback = this.inflateCallback;
+    const done = this.inflateDone;
+    this.inflateCallback = null;
+    this.inflateDone = null;
+    this.inflateOut = [];
+    this.busy--;
+    this.touch();
+    done?.();
+    callback?.(result);
+  }
+
+  /** Keeps references to the newest messages, enough to rebuild one window on release. */
+  private remember(data: Buffer): void {
+    if (this.releaseAfter === false || data.length === 0) return;
+    const window = 1 << this.inflateBits;
+    this.history.push(data);
+    this.historyBytes += data.length;
+    while (this.history.length > 1 && this.historyBytes - this.history[0].length >= window) {
+      this.historyBytes -= (this.history.shift() as Buffer).length;
+    }
+  }
+
+  /** The last `1 << windowBits` bytes inflated, copied, so no message stays referenced. */
+  private windowOfHistory(): Buffer | null {
+    if (this.historyBytes === 0) return null;
+    const window = Math.min(1 << this.inflateBits, this.historyBytes);
+    const joined =
+      this.history.length === 1 ? this.history[0] : Buffer.concat(this.history, this.historyBytes);
+    return Buffer.from(joined.subarray(joined.length - window));
+  }
+
+  private touch(): void {
+    this.lastUsed = Date.now();
+    if (this.releaseAfter !== false && !this.closed && this.holdsContexts) {
+      hold(this, this.releaseAfter);
+    }
+  }
+
+  private dropInflater(): void {
+    const inflater = this.inflater;
+    if (inflater === null) return;
+    this.inflater = null;
+    inflater.removeAllListeners('data');
+    // Errors after destroy (an aborted write) have nowhere to go.
+    inflater.on('error', noop);
+    inflater.destroy();
+  }
+
+  private dropDeflater(): void {
+    const deflater = this.deflater;
+    if (deflater === null) return;
+    this.deflater = null;
+    deflater.removeAllListeners('data');
+    deflater.on('error', noop);
+    deflater.destroy();
+  }
+}
+
+function endsWithTrailer(b: Buffer): boolean {
+  const n = b.length;
+  return n >= 4 && b[n - 4] === 0 && b[n - 3] === 0 && b[n - 2] === 0xff && b[n - 1] === 0xff;
+}
+
+function noop(): void {}
+
+// ---- glue for the server and the client ---------------------------------------------------------
+
+/** The config an option stands for: null for off, `{}` (the defaults) for `true`. */
+export function deflateConfig(
+  option: boolean | PerMessageDeflateConfig | undefined,
+  enabledByDefault = false,
+): PerMessageDeflateConfig | null {
+  const value = option ?? enabledByDefault;
+  if (value === false) return null;
+  return value === true ? {} : value;
+}
+
+/**
+ * Server side: answers the client's offers (already parsed) under `option`, and builds the
+ * codec. Returns null when compression is off or no offer was acceptable.
+ *
+ * @example
+ * const accepted = acceptDeflateOffers(check.extensions, options.perMessageDeflate, maxPayload);
+ * formatAcceptResponse({ key, extensions: accepted?.header });
+ */
+export function acceptDeflateOffers(
+  offers: readonly ExtensionOffer[],
+  option: boolean | PerMessageDeflateConfig | undefined,
+  maxPayload: number,
+): { header: string; codec: DeflateCodec } | null {
+  const config = deflateConfig(option);
+  if (config === null) return null;
+  const { accepted } = negotiateDeflateServer(offers, config);
+  if (accepted === null) return null;
+  return {
+    header: formatExtensions([accepted.response]),
+    codec: new DeflateCodec(accepted.params, 'server', config, maxPayload),
+  };
+}
+
+/**
+ * Client side: the Sec-WebSocket-Extensions value to offer under `option`, or null when
+ * compression is off.
+ */
+export function deflateOfferHeader(config: PerMessageDeflateConfig | null): string | null {
+  return config === null ? null : formatExtensions([formatDeflateOffer(config)]);
+}
+
+/**
+ * Client side: checks the extensions the server accepted (already checked to be among those
+ * offered) and builds the codec. Returns null when the server declined compression, or the
+ * handshake error when its answer broke RFC 7692 §7.
+ */
+export function acceptDeflateResponseFor(
+  extensions: readonly ExtensionOffer[],
+  config: PerMessageDeflateConfig | null,
+  maxPayload: number,
+): { header: string; codec: DeflateCodec } | RemoteProtocolError | null {
+  const response = extensions.find((e) => e.name === PERMESSAGE_DEFLATE);
+  if (config === null || response === undefined) return null;
+  const result = acceptDeflateResponse(response, config);
+  if (!result.ok) {
+    return new RemoteProtocolError(
+      'SWITCHYARD_ERR_HANDSHAKE_EXTENSIONS',
+      `The server's permessage-deflate response is invalid: ${result.reason} (RFC 7692 §7).`,
+    );
+  }
+  return {
+    header: formatExtensions(extensions),
+    codec: new DeflateCodec(result.params, 'client', config, maxPayload),
+  };
+}
