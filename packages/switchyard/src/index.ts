@@ -38,6 +38,12 @@ export {
 } from './core/errors.js';
 export { ReadyState, CONNECTION_DEFAULTS, type ReadyStateValue } from './core/connection.js';
 export {
+export {
+  DEFLATE_DEFAULTS,
+  setDeflateConcurrency,
+  type PerMessageDeflateConfig,
+} from './node/deflate.js';
+export type { DeflateParams, PerMessageDeflateOptions } from './core/permessage-deflate.js';
   PubSub,
   PUBSUB_DEFAULTS,
   type PubSubOptions,

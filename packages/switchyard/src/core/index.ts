@@ -12,3 +12,4 @@ export * from './handshake.js';
 export * from './header-lists.js';
 export * from './http-head.js';
 export * from './upgrade.js';
+export * from './permessage-deflate.js';

@@ -89,7 +89,13 @@ export class BrowserWebSocket extends EventTarget {
         if (typeof handler === 'function') handler.call(this, event);
       });
     }
-    connect(parsed, { ...options, protocols: list, signal: this.abort.signal }).then(
+    // Browsers offer permessage-deflate on every connection; so does this one unless told not to.
+    connect(parsed, {
+      ...options,
+      perMessageDeflate: options.perMessageDeflate ?? true,
+      protocols: list,
+      signal: this.abort.signal,
+    }).then(
       (ws) => this.opened(ws),
       () => this.failed(),
     );

@@ -18,6 +18,9 @@ import {
 } from '../core/errors.js';
 import { formatClientRequest, generateKey, validateServerResponse } from '../core/handshake.js';
 import { HttpHeadParser, type ResponseHead } from '../core/http-head.js';
+import { CONNECTION_DEFAULTS } from '../core/connection.js';
+import { PERMESSAGE_DEFLATE } from '../core/permessage-deflate.js';
+import { acceptDeflateResponseFor, deflateConfig, deflateOfferHeader } from './deflate.js';
 import { resolveLogger, type Logger } from './diagnostics.js';
 import { WebSocket, type WebSocketOptions } from './websocket.js';
 
@@ -127,11 +130,15 @@ function attempt(url: URL, options: ConnectOptions, deadline: number): Promise<A
         ? [options.protocols]
         : [...options.protocols];
   const key = generateKey();
+  // RFC 7692 §5: offer permessage-deflate when it is on.
+  const deflateOptions = deflateConfig(options.perMessageDeflate);
+  const deflateOffer = deflateOfferHeader(deflateOptions);
   const request = formatClientRequest({
     host: url.port ? `${url.hostname}:${url.port}` : url.hostname,
     path: `${url.pathname}${url.search}`,
     key,
     protocols,
+    extensions: deflateOffer ?? undefined,
     origin: options.origin,
     headers: options.headers,
   });
@@ -223,16 +230,27 @@ function attempt(url: URL, options: ConnectOptions, deadline: number): Promise<A
           });
           return;
         }
-        const check = validateServerResponse(head, { key, protocols, extensionsOffered: [] });
+        const check = validateServerResponse(head, {
+          key,
+          protocols,
+          extensionsOffered: deflateOffer === null ? [] : [PERMESSAGE_DEFLATE],
+        });
         if (!check.ok) return fail(check.error);
+        const deflate = acceptDeflateResponseFor(
+          check.extensions,
+          deflateOptions,
+          options.maxPayload ?? CONNECTION_DEFAULTS.maxPayload,
+        );
+        if (deflate instanceof RemoteProtocolError) return fail(deflate);
         if (settled) return;
         settled = true;
         cleanup();
         s.off('error', onError);
         s.off('close', onClose);
         const websocket = new WebSocket(s, 'client', {
+          deflate: deflate?.codec ?? null,
           protocol: check.protocol,
-          extensions: '',
+          extensions: deflate?.header ?? '',
           url: url.href,
           head: result.rest.length > 0 ? result.rest : null,
           options,

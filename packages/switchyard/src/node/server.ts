@@ -35,6 +35,8 @@ import {
   negotiateUpgrade,
   type UpgradeRequest,
 } from '../core/upgrade.js';
+import { CONNECTION_DEFAULTS } from '../core/connection.js';
+import { acceptDeflateOffers } from './deflate.js';
 import { channels, resolveLogger, type Logger } from './diagnostics.js';
 import { checkHeartbeat, WebSocket, type SendData, type WebSocketOptions } from './websocket.js';
 import { PubSub, type PubSubOptions, type PublishOptions } from '../pubsub/topics.js';
@@ -523,16 +525,24 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
         'The server is shutting down',
       );
 
+    // RFC 7692 §5: answer the first acceptable permessage-deflate offer, if compression is on.
+    const deflate = acceptDeflateOffers(
+      check.extensions,
+      this.options.perMessageDeflate,
+      this.options.maxPayload ?? CONNECTION_DEFAULTS.maxPayload,
+    );
     socket.write(
       formatAcceptResponse({
         key: check.key,
         protocol: protocol ?? undefined,
+        extensions: deflate?.header,
         headers: acceptance.headers,
       }),
     );
     const ws = new WebSocket(socket, 'server', {
+      deflate: deflate?.codec ?? null,
       protocol: protocol ?? '',
-      extensions: '',
+      extensions: deflate?.header ?? '',
       url: url.href,
       head: head.length > 0 ? head : null,
       options: this.options,

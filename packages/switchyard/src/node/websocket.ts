@@ -27,7 +27,9 @@ import {
   RemoteProtocolError,
   type SwitchyardError,
 } from '../core/errors.js';
+import { encodeCloseBody } from '../core/frame.js';
 import { channels, type Logger } from './diagnostics.js';
+import type { DeflateCodec, PerMessageDeflateConfig } from './deflate.js';
 import { hubOf, type PubSub, type PublishOptions } from '../pubsub/topics.js';
 
 /** Data accepted by {@link WebSocket.send}. */
@@ -39,6 +41,12 @@ export interface SendOptions {
   binary?: boolean;
   /** Whether this is the last fragment of the message (RFC 6455 §5.4). Default true. */
   fin?: boolean;
+  /**
+   * Compress this message with permessage-deflate when it was negotiated. Default: when it is
+   * at least `perMessageDeflate.threshold` bytes. Set on the first fragment; later fragments
+   * of the message follow it.
+   */
+  compress?: boolean;
 }
 
 /** Limits and timings of one WebSocket, shared by the server and the client. */
@@ -71,6 +79,13 @@ export interface WebSocketOptions {
    * seconds, and RTT probes rarely exceed ten per second. `Infinity` turns the limit off.
    */
   maxControlFramesPerSecond?: number;
+  /**
+   * permessage-deflate (RFC 7692): `true` for the defaults, an object to tune it, false for
+   * none. Default false (on `BrowserWebSocket`, true, as in browsers). A server accepts what
+   * clients offer within these options; a client offers them. Every option and its memory
+   * cost: docs/permessage-deflate.md.
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateConfig;
 }
 
 /** The events of a {@link WebSocket}, for typed listeners. */
@@ -158,6 +173,15 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   private pausedByUser = false;
   private errorEmitted: Error | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  // permessage-deflate (see sendCompressed): the codec, sends waiting behind a compression,
+  // and whether the message being sent in fragments is compressed (null: none open).
+  private readonly deflate: DeflateCodec | null;
+  private sendQueue: Array<() => void> | null = null;
+  private deflatePendingBytes = 0;
+  private closeQueued = false;
+  private compressingMessage: boolean | null = null;
+  private pausedByInflate = false;
+  private deflating = false;
 
   /** @internal created by the server or `connect`, never by users. */
   constructor(
@@ -171,6 +195,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       options: WebSocketOptions;
       logger: Logger | null;
       context?: unknown;
+      /** The permessage-deflate codec, when the extension was negotiated. */
+      deflate?: DeflateCodec | null;
     },
   ) {
     super();
@@ -187,7 +213,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.maxQueued = o.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages;
     this.textAsBuffer = o.textAsBuffer ?? false;
     this.maxControlRate = o.maxControlFramesPerSecond ?? DEFAULTS.maxControlFramesPerSecond;
+    this.deflate = init.deflate ?? null;
     this.conn = new Connection({
+      // permessage-deflate: RSV1 is allowed on first frames only when it was negotiated.
+      compression: this.deflate !== null,
       role,
       maxPayload: o.maxPayload,
       maxFragments: o.maxFragments,
@@ -232,7 +261,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * browsers: what the socket still holds plus what is queued for it.
    */
   get bufferedAmount(): number {
-    return this.socket.writableLength + this.conn.pendingBytes;
+    return this.socket.writableLength + this.conn.pendingBytes + this.deflatePendingBytes;
   }
 
   /** Whether the socket is TLS. */
@@ -273,6 +302,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   /** @internal queues a message framed once for many connections (pub/sub fan-out). */
   sendFramed(chunks: readonly Uint8Array[]): void {
+    // Behind a message being compressed, to keep messages in order (permessage-deflate).
+    if (this.queueBehindDeflate(() => this.conn.sendFramed(chunks))) return;
     this.conn.sendFramed(chunks);
     this.afterSend();
   }
@@ -287,7 +318,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     const fin = options?.fin ?? true;
     if (typeof data === 'string') {
       const bytes = Buffer.from(data, 'utf8');
-      if (options?.binary === true) this.conn.sendBinary(bytes, fin);
+      if (this.deflate !== null) this.sendMessageData(bytes, options?.binary === true, fin, options);
+      else if (options?.binary === true) this.conn.sendBinary(bytes, fin);
       else this.conn.sendText(bytes, fin);
     } else {
       const bytes = toBytes(data);
@@ -299,12 +331,113 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
             'Text messages must be valid UTF-8',
           );
         }
-        this.conn.sendText(bytes, fin);
+        if (this.deflate !== null) this.sendMessageData(bytes, false, fin, options);
+        else this.conn.sendText(bytes, fin);
+      } else if (this.deflate !== null) {
+        this.sendMessageData(bytes, true, fin, options);
       } else {
         this.conn.sendBinary(bytes, fin);
       }
     }
     return this.afterSend();
+  }
+
+  // ---- permessage-deflate: sending ---------------------------------------------------------
+  //
+  // A compressed message waits for zlib; whatever is sent after it (messages, pings, pongs, the
+  // close frame) waits in `sendQueue` behind it, in order, and goes out when it is done.
+
+  /** Sends one message or fragment on a connection that negotiated permessage-deflate. */
+  private sendMessageData(
+    bytes: Uint8Array,
+    binary: boolean,
+    fin: boolean,
+    options: SendOptions | undefined,
+  ): void {
+    const codec = this.deflate as DeflateCodec;
+    this.assertCanQueue('send a message');
+    let compress = this.compressingMessage;
+    // The decision is taken on a message's first fragment; RSV1 marks the whole message.
+    compress ??= options?.compress ?? bytes.length >= codec.threshold;
+    this.compressingMessage = fin ? null : compress;
+    if (!compress) {
+      if (this.sendQueue === null) this.sendFrame(bytes, binary, fin, false);
+      else {
+        this.deflatePendingBytes += bytes.length;
+        this.sendQueue.push(() => {
+          this.deflatePendingBytes -= bytes.length;
+          this.sendFrame(bytes, binary, fin, false);
+        });
+      }
+      return;
+    }
+    this.deflatePendingBytes += bytes.length;
+    const job = () => {
+      this.deflating = true;
+      codec.deflate(bytes, fin, (payload) => {
+        this.deflating = false;
+        this.deflatePendingBytes -= bytes.length;
+        if (this.closed || payload === null) {
+          this.sendQueue = null;
+          return;
+        }
+        // RFC 7692 §6: RSV1 on the first frame; the core clears it on continuation frames.
+        this.sendFrame(payload, binary, fin, true);
+        this.runSendQueue();
+      });
+    };
+    if (this.sendQueue === null) {
+      this.sendQueue = [];
+      job();
+    } else this.sendQueue.push(job);
+  }
+
+  /** Hands a frame to the core; a connection that closed meanwhile drops it, as browsers do. */
+  private sendFrame(bytes: Uint8Array, binary: boolean, fin: boolean, rsv1: boolean): void {
+    try {
+      if (binary) this.conn.sendBinary(bytes, fin, rsv1);
+      else this.conn.sendText(bytes, fin, rsv1);
+    } catch (error) {
+      if (!(error instanceof LocalProtocolError) || this.sendQueue === null) throw error;
+    }
+  }
+
+  /** Runs what waited behind a compression, up to the next compression. */
+  private runSendQueue(): void {
+    const queue = this.sendQueue;
+    while (queue !== null && queue.length > 0 && !this.deflating && !this.closed) {
+      (queue.shift() as () => void)();
+    }
+    if (!this.deflating) this.sendQueue = null;
+    if (!this.dispatching) this.flush();
+    if (this.needDrain && this.bufferedAmount < this.highWaterMark) {
+      this.needDrain = false;
+      this.emit('drain');
+    }
+  }
+
+  /** Throws as the core would when nothing more may be sent (checked at the call, not later). */
+  private assertCanQueue(what: string): void {
+    if (this.sendQueue === null) return;
+    if (this.closeQueued || this.closed || this.conn.readyState !== ReadyState.OPEN) {
+      throw new LocalProtocolError(
+        'SWITCHYARD_ERR_INVALID_STATE',
+        `Cannot ${what}: the connection is ${this.closed ? 'closed' : 'closing'}`,
+      );
+    }
+  }
+
+  /** Queues `action` behind a compression in progress; returns false when none is. */
+  private queueBehindDeflate(action: () => void): boolean {
+    if (this.sendQueue === null) return false;
+    this.sendQueue.push(() => {
+      try {
+        action();
+      } catch (error) {
+        if (!(error instanceof LocalProtocolError)) throw error;
+      }
+    });
+    return true;
   }
 
   /**
@@ -346,6 +479,19 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    */
   close(code?: number, reason?: string): void {
     if (this.closed || this.conn.readyState !== ReadyState.OPEN) return;
+    if (this.sendQueue !== null) {
+      // Behind a message being compressed: the close frame must not overtake it. The code and
+      // reason are checked now, so that misuse still throws here.
+      if (this.closeQueued) return;
+      encodeCloseBody(code, reason);
+      this.closeQueued = true;
+      this.queueBehindDeflate(() => {
+        if (this.closed || this.conn.readyState !== ReadyState.OPEN) return;
+        this.conn.sendClose(code, reason);
+        this.armCloseTimer();
+      });
+      return;
+    }
     this.conn.sendClose(code, reason);
     this.flush();
     this.armCloseTimer();
@@ -359,7 +505,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   /** @internal */
   resumeAfterHead(): void {
-    if (!this.pausedByUser && !this.pausedByQueue && !this.closed) this.socket.resume();
+    if (!this.pausedByUser && !this.pausedByQueue && !this.pausedByInflate && !this.closed) {
+      this.socket.resume();
+    }
   }
 
   /** Stops reading from the socket until `resume()` (TCP back-pressure reaches the peer). */
@@ -371,7 +519,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** Resumes reading after `pause()`. */
   resume(): void {
     this.pausedByUser = false;
-    if (!this.pausedByQueue) this.socket.resume();
+    if (!this.pausedByQueue && !this.pausedByInflate) this.socket.resume();
   }
 
   /** Resolves when `bufferedAmount` is below `highWaterMark` (at once if it is already). */
@@ -402,7 +550,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         if (item !== undefined) {
           if (this.pausedByQueue && queue.length <= this.maxQueued / 2) {
             this.pausedByQueue = false;
-            if (!this.pausedByUser) this.socket.resume();
+            if (!this.pausedByUser && !this.pausedByInflate) this.socket.resume();
           }
           return Promise.resolve({ value: item, done: false });
         }
@@ -414,7 +562,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         this.flushWaiters();
         if (this.pausedByQueue) {
           this.pausedByQueue = false;
-          if (!this.pausedByUser) this.socket.resume();
+          if (!this.pausedByUser && !this.pausedByInflate) this.socket.resume();
         }
         return Promise.resolve({ value: undefined, done: true });
       },
@@ -471,14 +619,50 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         this.reportError(event.error);
         return;
       case 'compressed':
-        // Compression is not negotiated by this layer yet, so the core never yields this; fail
-        // safely if it ever does.
-        this.conn.receiveInflated(
-          new RemoteProtocolError('SWITCHYARD_ERR_RESERVED_BITS', 'Compression not negotiated', {
-            closeCode: 1002,
-          }),
-        );
+        this.inflateMessage(event.binary, event.data);
         return;
+    }
+  }
+
+  /**
+   * permessage-deflate, receiving: the core is PAUSED until the message is inflated, and the
+   * socket is paused too, so that bytes do not pile up in the core meanwhile. Messages keep
+   * their order: the next event is only read once this one is delivered.
+   */
+  private inflateMessage(binary: boolean, pieces: Uint8Array[]): void {
+    const codec = this.deflate;
+    if (codec === null) {
+      // The core only yields this when compression was negotiated; fail safely if not.
+      this.conn.receiveInflated(
+        new RemoteProtocolError('SWITCHYARD_ERR_RESERVED_BITS', 'Compression not negotiated', {
+          closeCode: 1002,
+        }),
+      );
+      return;
+    }
+    if (!this.pausedByInflate) {
+      this.pausedByInflate = true;
+      this.socket.pause();
+    }
+    codec.inflate(pieces, (result) => this.onInflated(binary, result));
+  }
+
+  private onInflated(binary: boolean, result: Buffer | RemoteProtocolError): void {
+    if (this.closed) return;
+    this.pausedByInflate = false;
+    const event = this.conn.receiveInflated(
+      result instanceof RemoteProtocolError ? result : { binary, data: result },
+    );
+    this.dispatching = true;
+    try {
+      this.dispatch(event);
+      if (!this.closed) this.drainEvents();
+    } finally {
+      this.dispatching = false;
+    }
+    this.flush();
+    if (!this.pausedByInflate && !this.pausedByUser && !this.pausedByQueue && !this.closed) {
+      this.socket.resume();
     }
   }
 
@@ -662,6 +846,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (this.closed) return;
     this.conn.receiveEof();
     this.closed = true;
+    this.deflate?.close();
     if (this.closeTimer !== null) {
       clearTimeout(this.closeTimer);
       this.closeTimer = null;
