@@ -4,10 +4,6 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { once } from 'node:events';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect, proxyFromEnv } from '../../src/node/client.js';
 import { WebSocketServer } from '../../src/node/server.js';
 import { BrowserWebSocket, CloseEvent } from '../../src/node/browser.js';
@@ -18,7 +14,9 @@ import {
   UnexpectedResponseError,
 } from '../../src/core/errors.js';
 import { computeAcceptKey } from '../../src/core/sha1.js';
+import { skipUnlessAvailable } from '../helpers/peers.js';
 import { startServer } from '../helpers/server.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 
 /** A raw HTTP server whose `upgrade` handler writes whatever the test wants. */
 async function rawServer(onUpgrade: (req: http.IncomingMessage, socket: net.Socket) => void) {
@@ -319,44 +317,10 @@ test('HTTP_PROXY and HTTPS_PROXY are honoured, and NO_PROXY exempts hosts', () =
   assert.equal(proxyFromEnv(new URL('ws://a.example/'), {}), null);
 });
 
-function selfSigned(): { key: Buffer; cert: Buffer } | null {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-  } catch {
-    return null;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test('connects over wss:// (TLS) to an https server, checking the certificate', async (t) => {
-  const tls = selfSigned();
-  if (tls === null) return t.skip('openssl is not installed: apt-get install openssl');
-  const server = https.createServer(tls);
+  const tls = selfSignedCertificate();
+  if (!skipUnlessAvailable(t, tls)) return;
+  const server = https.createServer({ key: tls.key, cert: tls.cert });
   const wss = new WebSocketServer({ server, logger: false });
   wss.on('connection', (ws) => ws.on('message', (d) => ws.send(d)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
