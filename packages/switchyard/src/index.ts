@@ -24,7 +24,7 @@ export {
   type SendOptions,
   type IncomingMessageData,
 } from './node/websocket.js';
-export { connect, type ConnectOptions } from './node/client.js';
+export { connect, proxyFromEnv, type ConnectOptions } from './node/client.js';
 export { BrowserWebSocket, CloseEvent } from './node/browser.js';
 export { CHANNEL_NAMES, consoleLogger, type Logger } from './node/diagnostics.js';
 export {
