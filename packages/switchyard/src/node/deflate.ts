@@ -11,10 +11,9 @@
  * - Deflating: a message (or one fragment of it) goes into the connection's DeflateRaw with a
  *   sync flush; on the last fragment the trailing 0x00 0x00 0xff 0xff is cut (RFC 7692 §7.2.1).
  * - Every zlib job of every connection in the process goes through one {@link ZlibLimiter}: at
- *   most `concurrency` run at once, the rest wait in one FIFO. Each connection has at most one
- *   inflate and one deflate job waiting at a time (the core is PAUSED during an inflate, and the
- *   WebSocket queues its sends behind a deflate), so the FIFO serves connections round-robin:
- *   one busy connection cannot starve the others.
+ *   most `concurrency` run at once, the rest wait in one FIFO. A connection runs its own jobs
+ *   one at a time and puts only the next one in the FIFO, after its current one is done, so
+ *   the FIFO serves connections round-robin: one busy connection cannot starve the others.
  * - Memory: a zlib context lives only while it is used. After `releaseAfter` ms without
  *   traffic, a connection gives its contexts back. A compressor can always start afresh (the
  *   peer only follows back-references we choose to make). A decompressor with context takeover
@@ -207,6 +206,8 @@ export class DeflateCodec {
   private deflateOut: Buffer[] = [];
   private deflateOutBytes = 0;
   private busy = 0;
+  private readonly jobs: Array<(done: () => void) => void> = [];
+  private queued = false;
   private lastUsed = 0;
   private closed = false;
 
@@ -244,7 +245,7 @@ export class DeflateCodec {
    */
   inflate(pieces: readonly Uint8Array[], callback: InflateCallback): void {
     this.busy++;
-    this.limiter.run((done) => {
+    this.submit((done) => {
       if (this.closed) {
         this.busy--;
         done();
@@ -278,7 +279,7 @@ export class DeflateCodec {
    */
   deflate(data: Uint8Array, fin: boolean, callback: (payload: Buffer | null) => void): void {
     this.busy++;
-    this.limiter.run((done) => {
+    this.submit((done) => {
       if (this.closed) {
         this.busy--;
         done();
@@ -355,6 +356,30 @@ export class DeflateCodec {
   }
 
   // ---- internals -------------------------------------------------------------------------------
+
+  /**
+   * Runs this connection's zlib jobs one at a time, each taking its turn in the shared limiter:
+   * after a job, the next one of this connection queues behind every other connection's.
+   */
+  private submit(job: (done: () => void) => void): void {
+    this.jobs.push(job);
+    if (!this.queued) this.takeTurn();
+  }
+
+  private takeTurn(): void {
+    this.queued = true;
+    this.limiter.run((done) => {
+      const job = this.jobs.shift() as (done: () => void) => void;
+      let finished = false;
+      job(() => {
+        if (finished) return;
+        finished = true;
+        done();
+        if (this.jobs.length > 0) this.takeTurn();
+        else this.queued = false;
+      });
+    });
+  }
 
   private getInflater(): zlib.InflateRaw {
     if (this.inflater !== null) return this.inflater;
