@@ -39,6 +39,9 @@ if (selected.length === 0) {
 const child = spawn(
   process.execPath,
   [
+    // Workspace packages import `switchyard` from its source, not a stale dist (see the
+    // `switchyard-source` condition in packages/switchyard/package.json).
+    '--conditions=switchyard-source',
     '--import',
     'tsx',
     '--test',

@@ -1,0 +1,70 @@
+/** `switchyard serve`: runs the test server until Ctrl-C. */
+import { parseArgs } from 'node:util';
+import { startServe } from '../serve/server.js';
+import { listEndpoints } from '../serve/endpoints.js';
+import { createStyle, EXIT, listenAddress, type Io } from '../io.js';
+
+export const SERVE_USAGE = `Usage: switchyard serve [options]
+
+A test server and demo: a web page at /, /echo, /broadcast (a chat room),
+/status/<code>, and misbehaving endpoints under /bad/ for switchyard doctor.
+
+Options:
+      --port <n>      port (default: $PORT, else 8080; 0 for any free port)
+      --host <addr>   address (default: $HOST, else 127.0.0.1; 0.0.0.0 for every
+                      interface, to reach the demo from other machines)
+  -q, --quiet         no log line per connection
+  -h, --help          show this help
+`;
+
+/** Runs `switchyard serve`; resolves when stopped (SIGINT/SIGTERM). */
+export async function serveCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    io.stdout.write(SERVE_USAGE);
+    return EXIT.OK;
+  }
+  if (positionals.length > 0) {
+    io.stderr.write(`switchyard serve: unexpected argument ${positionals[0]}\n`);
+    return EXIT.USAGE;
+  }
+  // Loopback by default: a test server with endpoints that misbehave on purpose should not be
+  // exposed by accident; --host 0.0.0.0 (or HOST) opens it up.
+  const { port, host } = listenAddress(values, io.env, { port: 8080, host: '127.0.0.1' });
+  const style = createStyle(io.stdout, io.env);
+  const time = () => new Date().toISOString().slice(11, 23);
+  const server = await startServe({
+    port,
+    host,
+    log:
+      values.quiet === true
+        ? undefined
+        : (line) => io.stdout.write(`${style.dim(time())} ${line}\n`),
+  });
+  io.stdout.write(
+    `${style.bold('switchyard serve')} on ${style.cyan(server.url)} (web page)\n` +
+      listEndpoints()
+        .slice(0, 3)
+        .map((e) => `  ${server.wsUrl}${e.path.padEnd(16)} ${style.dim(e.description)}\n`)
+        .join('') +
+      `  ${server.wsUrl}/bad/...        ${style.dim(`${listEndpoints().length - 3} misbehaving endpoints, see ${server.url}endpoints.json`)}\n` +
+      style.dim('Ctrl-C to stop.\n'),
+  );
+  if (!io.signal.aborted) {
+    await new Promise<void>((resolve) =>
+      io.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
+  }
+  io.stdout.write('stopping: closing connections (1001)\n');
+  await server.close();
+  return EXIT.OK;
+}
