@@ -17,7 +17,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -93,6 +93,7 @@ function machine() {
     node: process.version,
     commit: (run('git', ['rev-parse', '--short', 'HEAD']) ?? 'unknown') + (dirty ? '-dirty' : ''),
     pinned: hasTaskset,
+    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
 
@@ -204,6 +205,13 @@ function availableTargets(): { targets: Target[]; notes: string[] } {
       env: noAddons,
     },
   ];
+  // An experiment, run only when named in --targets (see servers/switchyard.ts).
+  targets.push({
+    name: 'switchyard-join',
+    title: 'Switchyard, joined writes',
+    argv: [...node, join(here, 'servers', 'switchyard.ts'), '--join-writes'],
+    env: process.env,
+  });
   if (resolveModule('bufferutil') && resolveModule('utf-8-validate')) {
     const env = { ...process.env };
     delete env.WS_NO_BUFFER_UTIL;
@@ -491,6 +499,8 @@ interface TargetSummary {
   spreadPct: number;
   serverCpu: number;
   generatorCpu: number;
+  /** The figure per second of server CPU: robust when the machine is shared (see the report). */
+  perServerCpu: number | null;
   errors: number;
 }
 
@@ -508,6 +518,10 @@ function summarize(samples: Sample[]): TargetSummary {
     max: round(Math.max(...values), 4),
     spreadPct: med > 0 ? round(((Math.max(...values) - Math.min(...values)) / med) * 100, 2) : 0,
     serverCpu: cpuMed(samples.map((s) => s.serverCpu)) as number,
+    perServerCpu: (() => {
+      const xs = samples.filter((s) => s.serverCpu > 0).map((s) => s.value / s.serverCpu);
+      return xs.length ? round(median(xs), 4) : null;
+    })(),
     generatorCpu: cpuMed(samples.map((s) => s.generatorCpu)) as number,
     errors: samples.reduce((a, s) => a + s.errors, 0),
   };
@@ -654,6 +668,26 @@ async function main(): Promise<void> {
         if (t.name !== 'switchyard' && results[t.name].median > 0)
           ratios[t.name] = round(ours / results[t.name].median, 3);
       }
+      const ratiosPerCpu: Record<string, number> = {};
+      for (const t of targets) {
+        const theirs = results[t.name].perServerCpu;
+        const mine = results.switchyard.perServerCpu;
+        if (t.name !== 'switchyard' && theirs && mine)
+          ratiosPerCpu[t.name] = round(mine / theirs, 3);
+      }
+      const busy = Object.values(results).filter((r) => r.serverCpu !== null && r.serverCpu < 0.8);
+      if (busy.length) {
+        notes.push(
+          `${s.name}: a server got less than 80% of a core (${Object.entries(results)
+            .map(
+              ([n, r]) =>
+                `${n} ${r.serverCpu === null ? '-' : Math.round(r.serverCpu * 100) + '%'}`,
+            )
+            .join(
+              ', ',
+            )}): the machine was busy or the server waits on the network; the per-CPU-second ratios are the fairer comparison.`,
+        );
+      }
       out.push({
         name: s.name,
         title: s.title,
@@ -662,6 +696,7 @@ async function main(): Promise<void> {
         params: s.params,
         results,
         ratios,
+        ratiosPerCpu,
         target: verdict(s, ratios),
         stretch:
           ratios.bun === undefined
@@ -707,6 +742,7 @@ export function renderReport(report: Record<string, unknown>): string {
     unit: string;
     results: Record<string, TargetSummary>;
     ratios: Record<string, number>;
+    ratiosPerCpu?: Record<string, number>;
     target: { against: string; want?: string; note: string };
     stretch: { ratio: number; met: boolean } | null;
   }>;
@@ -726,16 +762,25 @@ export function renderReport(report: Record<string, unknown>): string {
       ]);
     }
     parts.push(table(rows));
-    const cpu = [['scenario', ...targets.map((t) => `${t.title} server / generator CPU`)]];
+    const cpu = [
+      [
+        'scenario',
+        ...targets.map((t) => `${t.title}: server / generator CPU, per server CPU-s`),
+        'ratio per CPU-s',
+      ],
+    ];
     for (const s of scen) {
       cpu.push([
         s.title,
         ...targets.map((t) => {
           const r = s.results[t.name];
           return r && r.serverCpu !== null
-            ? `${Math.round(r.serverCpu * 100)}% / ${Math.round(r.generatorCpu * 100)}%`
+            ? `${Math.round(r.serverCpu * 100)}% / ${Math.round(r.generatorCpu * 100)}%, ${fmt(r.perServerCpu ?? NaN)}`
             : '-';
         }),
+        Object.entries(s.ratiosPerCpu ?? {})
+          .map(([n, v]) => `${v}x ${n}`)
+          .join(', ') || '-',
       ]);
     }
     parts.push(table(cpu));
