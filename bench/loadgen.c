@@ -9,6 +9,8 @@
  * Modes (all print one JSON object on stdout at the end):
  *   echo      --conns C --inflight K --size S [--binary] --warmup s --duration s
  *             keeps K messages in flight on each of C connections; counts the echoes.
+ *             With --deflate-hex H it offers permessage-deflate and sends the compressed
+ *             payload H (hex) with RSV1; echoes are counted, never inflated.
  *   fanout    --conns N --inflight K --size S --warmup s --duration s
  *             N subscribers on /sub, one publisher on /pub; the publisher keeps K messages
  *             ahead of the subscribers' average; counts deliveries to subscribers.
@@ -60,6 +62,9 @@ typedef struct {
 } conn_t;
 
 static int mode, nconns = 10, inflight = 1, msg_size = 32, binary = 0;
+/* permessage-deflate: the payload, already compressed by the runner, is sent with RSV1. */
+static unsigned char *deflated;
+static int rsv1;
 static double warmup = 1, duration = 3;
 static const char *host = "127.0.0.1";
 static int port;
@@ -90,7 +95,7 @@ static void die(const char *what) {
 static long build_frame(unsigned char *out, int opcode, const unsigned char *payload, long n) {
   static const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
   long h = 0;
-  out[h++] = 0x80 | opcode;
+  out[h++] = 0x80 | (opcode < 8 ? rsv1 : 0) | opcode;
   if (n < 126) {
     out[h++] = 0x80 | n;
   } else if (n < 65536) {
@@ -316,6 +321,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--size")) msg_size = atoi(v), i++;
     else if (!strcmp(a, "--warmup")) warmup = atof(v), i++;
     else if (!strcmp(a, "--duration")) duration = atof(v), i++;
+    else if (!strcmp(a, "--deflate-hex")) {
+      size_t n = strlen(v) / 2;
+      deflated = malloc(n + 1);
+      for (size_t k = 0; k < n; k++) sscanf(v + 2 * k, "%2hhx", &deflated[k]);
+      msg_size = (int)n;
+      rsv1 = 0x40;
+      i++;
+    }
     else usage();
   }
   if (port <= 0 || nconns <= 0 || inflight <= 0 || msg_size < 0) usage();
@@ -328,6 +341,7 @@ int main(int argc, char **argv) {
 
   unsigned char *payload = malloc(msg_size + 1);
   for (int i = 0; i < msg_size; i++) payload[i] = binary ? (unsigned char)(i * 31 + 7) : 'a' + i % 26;
+  if (deflated) memcpy(payload, deflated, msg_size);
   unsigned char *one = malloc(msg_size + 14);
   frame_len = build_frame(one, binary ? 2 : 1, payload, msg_size);
   block = malloc(frame_len * inflight);
@@ -336,9 +350,11 @@ int main(int argc, char **argv) {
   build_frame(close_frame, 8, code, 2);
 
   const char *fmt = "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  req_sub_len = snprintf(req_sub, sizeof req_sub, fmt, mode == M_FANOUT ? "/sub" : "/", host, port);
-  req_pub_len = snprintf(req_pub, sizeof req_pub, fmt, "/pub", host, port);
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n";
+  /* No client context takeover: every pre-built frame must inflate on its own. */
+  const char *ext = rsv1 ? "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n" : "";
+  req_sub_len = snprintf(req_sub, sizeof req_sub, fmt, mode == M_FANOUT ? "/sub" : "/", host, port, ext);
+  req_pub_len = snprintf(req_pub, sizeof req_pub, fmt, "/pub", host, port, ext);
 
   epfd = epoll_create1(0);
   if (epfd < 0) die("epoll_create1");
