@@ -9,6 +9,7 @@ export {
   type ServerOptions,
   type ServerEvents,
   type UpgradeHook,
+  type HandshakeRequest,
   type UpgradeInfo,
   type UpgradeDecision,
   type UpgradeAcceptance,

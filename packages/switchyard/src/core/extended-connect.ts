@@ -363,6 +363,15 @@ export function formatRejectHeaders(
   return { ':status': status, ...out };
 }
 
+/** Whether text holds a space, a control char or DEL (none may appear in :authority or :path). */
+function hasSpaceOrControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
 /** Options of {@link formatExtendedConnectRequest}. */
 export interface ExtendedConnectRequestOptions {
   /** `https` for a wss: URL, `http` for a ws: URL (RFC 8441 §5). */
@@ -407,13 +416,13 @@ export function formatExtendedConnectRequest(
   options: ExtendedConnectRequestOptions,
 ): Record<string, string | string[]> {
   const { scheme, authority, path, protocols = [], extensions, origin, headers } = options;
-  if (authority.length === 0 || /[\s\0-\x1f\x7f]/.test(authority)) {
+  if (authority.length === 0 || hasSpaceOrControl(authority)) {
     throw new LocalProtocolError(
       'SWITCHYARD_ERR_INVALID_ARGUMENT',
       `Authority ${JSON.stringify(authority)} must be non-empty, without whitespace or controls.`,
     );
   }
-  if (!path.startsWith('/') || /[\s\0-\x1f\x7f]/.test(path)) {
+  if (!path.startsWith('/') || hasSpaceOrControl(path)) {
     throw new LocalProtocolError(
       'SWITCHYARD_ERR_INVALID_ARGUMENT',
       `Path ${JSON.stringify(path)} must start with "/" and hold no whitespace or controls.`,

@@ -13,3 +13,4 @@ export * from './header-lists.js';
 export * from './http-head.js';
 export * from './upgrade.js';
 export * from './permessage-deflate.js';
+export * from './extended-connect.js';

@@ -6,6 +6,7 @@
  * core validate the 101 (RFC 6455 §4.1), then bind a WebSocket to the socket with whatever bytes
  * followed the head. Every wait is bounded by `handshakeTimeout` and cancellable by `signal`.
  */
+import type { ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -23,6 +24,7 @@ import { PERMESSAGE_DEFLATE } from '../core/permessage-deflate.js';
 import { acceptDeflateResponseFor, deflateConfig, deflateOfferHeader } from './deflate.js';
 import { resolveLogger, type Logger } from './diagnostics.js';
 import { WebSocket, type WebSocketOptions } from './websocket.js';
+import { connectHttp2 } from './http2.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions extends WebSocketOptions {
@@ -54,6 +56,16 @@ export interface ConnectOptions extends WebSocketOptions {
   heartbeat?: { interval?: number; timeout?: number } | false;
   /** Where log lines go; false for none. Default: the console. */
   logger?: Logger | false;
+  /**
+   * Open the WebSocket as a stream of an HTTP/2 connection (RFC 8441 extended CONNECT), as
+   * browsers do when the server advertises it. `true`: share one HTTP/2 connection per origin
+   * (and `tls` options object) among every WebSocket opened this way, and fall back to HTTP/1.1
+   * when the server does not speak HTTP/2 or does not advertise extended CONNECT (or when a
+   * proxy applies). A `ClientHttp2Session`: use that connection; no fallback
+   * (`SWITCHYARD_ERR_HTTP2_NO_EXTENDED_CONNECT`). Redirects are not followed over HTTP/2.
+   * Default false. See docs/http2.md.
+   */
+  http2?: boolean | ClientHttp2Session;
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
@@ -76,6 +88,14 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
         : 0;
   const deadline = Date.now() + (options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT);
   let target = parseWebSocketUrl(url);
+  if (
+    typeof options.http2 === 'object' ||
+    (options.http2 === true &&
+      (options.proxy === false || (options.proxy === undefined && proxyFromEnv(target) === null)))
+  ) {
+    const outcome = await connectHttp2(target, options, deadline);
+    if (outcome !== 'fallback') return outcome;
+  }
   for (let redirects = 0; ; redirects++) {
     const outcome = await attempt(target, options, deadline);
     if ('websocket' in outcome) return outcome.websocket;

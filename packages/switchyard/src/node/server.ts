@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { Http2ServerRequest, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -39,6 +40,15 @@ import { CONNECTION_DEFAULTS } from '../core/connection.js';
 import { acceptDeflateOffers } from './deflate.js';
 import { channels, resolveLogger, type Logger } from './diagnostics.js';
 import { checkHeartbeat, WebSocket, type SendData, type WebSocketOptions } from './websocket.js';
+import {
+  attachHttp2,
+  handleWebSocketStream,
+  isHttp2Server,
+  isHttp2Stream,
+  respondToStream,
+  type AnyHttp2Server,
+  type Http2Attachment,
+} from './http2.js';
 import { PubSub, type PubSubOptions, type PublishOptions } from '../pubsub/topics.js';
 
 /** What the upgrade hook learns about a request, besides the request itself. */
@@ -82,9 +92,16 @@ export interface UpgradeAcceptance {
 /** What the upgrade hook may return (or resolve to). Returning nothing accepts. */
 export type UpgradeDecision = UpgradeAcceptance | UpgradeRejection | void | undefined;
 
+/**
+ * The request of a handshake: Node's `IncomingMessage` for an HTTP/1.1 upgrade, its
+ * `Http2ServerRequest` for an HTTP/2 extended CONNECT (RFC 8441; `req.httpVersion` is '2.0',
+ * the Host is in `req.authority`). Both have `headers`, `url`, `method` and `socket`.
+ */
+export type HandshakeRequest = IncomingMessage | Http2ServerRequest;
+
 /** The async upgrade hook: authenticate, check, choose, attach a context, or reject. */
 export type UpgradeHook = (
-  req: IncomingMessage,
+  req: HandshakeRequest,
   info: UpgradeInfo,
 ) => UpgradeDecision | Promise<UpgradeDecision>;
 
@@ -105,7 +122,7 @@ export type OriginPolicy =
   | 'same-origin'
   | 'any'
   | readonly string[]
-  | ((origin: string | undefined, req: IncomingMessage) => boolean);
+  | ((origin: string | undefined, req: HandshakeRequest) => boolean);
 
 /** Options of {@link WebSocketServer}; every limit has a safe default. */
 export interface ServerOptions extends WebSocketOptions {
@@ -113,13 +130,18 @@ export interface ServerOptions extends WebSocketOptions {
   port?: number;
   /** The address to listen on with `port`. Default: Node's default (all interfaces). */
   host?: string;
-  /** Attach to this `http` or `https` server's `upgrade` event instead of creating one. */
-  server?: HttpServer | HttpsServer;
+  /**
+   * Attach to this server instead of creating one: an `http` or `https` server (its `upgrade`
+   * event), or an `http2` server, whose WebSocket streams (RFC 8441 extended CONNECT) are
+   * served too, and whose SETTINGS then advertise `enableConnectProtocol`; with
+   * `allowHTTP1: true` the same port takes HTTP/1.1 upgrades as well. See docs/http2.md.
+   */
+  server?: HttpServer | HttpsServer | AnyHttp2Server;
   /** Only these request paths are served (exact match of the pathname); others get 404. */
   path?: string | readonly string[];
   /** The subprotocols served, in order of preference, or a function that picks one. */
   protocols?:
-    readonly string[] | ((offered: string[], req: IncomingMessage) => string | null | undefined);
+    readonly string[] | ((offered: string[], req: HandshakeRequest) => string | null | undefined);
   /**
    * Which Origins may connect. Default 'same-origin': a request with an Origin header is
    * accepted only when the Origin's host is the request's Host (cross-site WebSocket hijacking,
@@ -154,10 +176,10 @@ export interface ServerOptions extends WebSocketOptions {
 
 /** The events of a {@link WebSocketServer}. */
 export interface ServerEvents {
-  connection: [websocket: WebSocket, req: IncomingMessage];
+  connection: [websocket: WebSocket, req: HandshakeRequest];
   listening: [];
   /** A handshake was rejected (also published on `switchyard:handshake-rejected`). */
-  rejected: [error: SwitchyardError, req: IncomingMessage];
+  rejected: [error: SwitchyardError, req: HandshakeRequest];
   error: [error: Error];
   close: [];
 }
@@ -188,14 +210,15 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   /** The topics of this server: subscriber counts, `stats`. */
   readonly pubsub: PubSub;
   private readonly sockets = new Set<Duplex>();
-  private readonly options: ServerOptions;
-  private readonly logger: Logger | null;
+  /** @internal */ readonly options: ServerOptions;
+  /** @internal */ readonly logger: Logger | null;
   private readonly paths: Set<string> | null;
   private readonly protocolHandlers = new Map<string, ProtocolHandler>();
-  private httpServer: HttpServer | HttpsServer | null = null;
+  private httpServer: HttpServer | HttpsServer | AnyHttp2Server | null = null;
+  private http2: Http2Attachment | null = null;
   private ownsServer = false;
   private pending = 0;
-  private closing = false;
+  /** @internal */ closing = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private readonly onServerUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
@@ -337,8 +360,9 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     this.protocolHandlers.set(name.toLowerCase(), handler);
   }
 
-  private attach(server: HttpServer | HttpsServer): void {
+  private attach(server: HttpServer | HttpsServer | AnyHttp2Server): void {
     this.httpServer = server;
+    if (isHttp2Server(server)) this.http2 = attachHttp2(this, server);
     server.on('upgrade', this.onServerUpgrade);
     this.startHeartbeat();
   }
@@ -549,17 +573,56 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
       logger: this.logger,
       context: acceptance.context,
     });
+    this.adopt(ws, req);
+    return ws;
+  }
+
+  /**
+   * Serves the WebSocket of one HTTP/2 stream (RFC 8441 extended CONNECT), for frameworks that
+   * own the http2 server's 'stream' event; with the `server` option this is done for you. The
+   * stream must be a `:method CONNECT`, `:protocol websocket` one, and the http2 server must
+   * advertise `settings: { enableConnectProtocol: true }`. Resolves like `handleUpgrade`.
+   * @throws LocalProtocolError when called twice for the same stream.
+   */
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<WebSocket | null> {
+    return handleWebSocketStream(this, stream, headers);
+  }
+
+  /** @internal a new connection joins the server: topics, `clients`, 'connection'. */
+  adopt(ws: WebSocket, req: HandshakeRequest): void {
     ws.topicHub = this.pubsub;
     this.clients.add(ws);
     ws.once('close', () => this.clients.delete(ws));
     this.emit('connection', ws, req);
-    return ws;
+  }
+
+  /** @internal whether the `path` option serves this pathname. */
+  servesPath(pathname: string): boolean {
+    return this.paths === null || this.paths.has(pathname);
+  }
+
+  /** @internal whether the `origin` option lets this Origin in. */
+  allowsOrigin(origin: string | undefined, req: HandshakeRequest): boolean {
+    return originAllowed(this.options.origin ?? 'same-origin', origin, req);
+  }
+
+  /** @internal whether `maxConnections` is reached. */
+  atConnectionLimit(): boolean {
+    return this.clients.size >= (this.options.maxConnections ?? SERVER_DEFAULTS.maxConnections);
+  }
+
+  /** @internal whether `maxPendingHandshakes` is reached. */
+  atPendingLimit(): boolean {
+    return (
+      this.pending >= (this.options.maxPendingHandshakes ?? SERVER_DEFAULTS.maxPendingHandshakes)
+    );
   }
 
   /** Runs the hook with the socket's errors and the handshake timer handled. */
-  private async runHook(
+  /** @internal */
+  async runHook(
     hook: UpgradeHook,
-    req: IncomingMessage,
+    req: HandshakeRequest,
     socket: Duplex,
     info: Omit<UpgradeInfo, 'signal'>,
   ): Promise<{ decision: UpgradeDecision; early: Buffer[] } | null> {
@@ -639,8 +702,9 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     }
   }
 
-  private refuse(
-    req: IncomingMessage,
+  /** @internal */
+  refuse(
+    req: HandshakeRequest,
     socket: Duplex,
     code: SwitchyardError['code'],
     status: number,
@@ -652,6 +716,12 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
       typeof body === 'string' ? body : (http.STATUS_CODES[status] ?? 'Rejected'),
       { status, headers },
     );
+    if (isHttp2Stream(socket)) {
+      // RFC 8441: a rejection is an ordinary HTTP/2 response on the stream.
+      this.reportRejection(req, socket, error);
+      respondToStream(socket, status, headers, body ?? `${http.STATUS_CODES[status] ?? 'Rejected'}\n`);
+      return null;
+    }
     return this.rejectWith(
       req,
       socket,
@@ -665,12 +735,18 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     );
   }
 
-  private rejectWith(
-    req: IncomingMessage,
+  /** @internal */
+  rejectWith(
+    req: HandshakeRequest,
     socket: Duplex,
     error: SwitchyardError,
     response?: Uint8Array,
   ): null {
+    if (isHttp2Stream(socket)) {
+      this.reportRejection(req, socket, error);
+      respondToStream(socket, error.status ?? 400, error.headers, `${error.message}\n`);
+      return null;
+    }
     const bytes =
       response ??
       formatResponse(error.status ?? 400, undefined, error.headers ?? {}, `${error.message}\n`);
@@ -683,7 +759,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     return null;
   }
 
-  private reportRejection(req: IncomingMessage, socket: Duplex, error: SwitchyardError): void {
+  private reportRejection(req: HandshakeRequest, socket: Duplex, error: SwitchyardError): void {
     const status = error.status ?? 400;
     channels.handshakeRejected.publish({
       code: error.code,
@@ -721,6 +797,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     if (server !== null) {
       server.off('upgrade', this.onServerUpgrade);
     }
+    this.http2?.detach();
     const serverClosed =
       server !== null && this.ownsServer
         ? new Promise<void>((resolve) => server.close(() => resolve()))
@@ -779,14 +856,16 @@ function requestUrl(req: IncomingMessage): URL {
 function originAllowed(
   policy: OriginPolicy,
   origin: string | undefined,
-  req: IncomingMessage,
+  req: HandshakeRequest,
 ): boolean {
   if (policy === 'any') return true;
   if (typeof policy === 'function') return policy(origin, req);
   if (origin === undefined) return true;
   if (policy === 'same-origin') {
     try {
-      return new URL(origin).host === String(req.headers.host ?? '').toLowerCase();
+      // HTTP/2 requests carry the host in :authority (RFC 9113 §8.3.1).
+      const host = req.headers.host ?? req.headers[':authority'];
+      return new URL(origin).host === String(host ?? '').toLowerCase();
     } catch {
       return false;
     }
