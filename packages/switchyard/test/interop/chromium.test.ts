@@ -111,7 +111,7 @@ test('Chromium exchanges text and binary with a Switchyard server; both see its 
       { close: { code: 4000, reason: 'bye ✓' } },
       { waitForClose: true },
     ],
-    { protocols: ['chat.v1', 'chat.v2'], timeoutMs: 5000 },
+    { protocols: ['chat.v1', 'chat.v2'] },
   );
 
   assert.deepEqual(result.errors, []);
@@ -135,12 +135,10 @@ test("Chromium sees a Switchyard server's close code and reason", async (t) => {
   if (page === null) return;
   const { url, seen } = await startServer(t, { origin: [pageServer.origin] }, echo);
 
-  const result = await browserWebSocketScenario(
-    page,
-    url,
-    [{ send: 'close me' }, { waitForClose: true }],
-    { timeoutMs: 5000 },
-  );
+  const result = await browserWebSocketScenario(page, url, [
+    { send: 'close me' },
+    { waitForClose: true },
+  ]);
 
   assert.deepEqual(result.errors, []);
   assert.deepEqual(result.close, { code: 4001, reason: 'server bye ✓', wasClean: true });
@@ -156,9 +154,7 @@ test('the default same-origin policy refuses a page from another origin with 403
   // No `origin` option: the page (another port, so another origin) is cross-site.
   const { url, seen } = await startServer(t, {});
 
-  const result = await browserWebSocketScenario(page, url, [{ waitForClose: true }], {
-    timeoutMs: 5000,
-  });
+  const result = await browserWebSocketScenario(page, url, [{ waitForClose: true }]);
 
   // WHATWG WebSockets: a failed handshake fires error, then close with 1006.
   assert.equal(result.opened, false);
@@ -193,7 +189,6 @@ test('a page served by the same host:port as the server is accepted by default',
     page,
     `ws://127.0.0.1:${(httpServer.address() as AddressInfo).port}/`,
     [{ send: 'same origin' }, { waitForMessages: 1 }, { close: {} }, { waitForClose: true }],
-    { timeoutMs: 5000 },
   );
 
   assert.deepEqual(result.errors, []);

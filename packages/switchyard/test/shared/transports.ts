@@ -105,7 +105,8 @@ interface PeerDriver {
   terminate(): void;
 }
 
-const DEFAULT_WAIT_MS = 5000;
+// Generous: only a failing case waits this long, and a loaded CI machine is slow.
+const DEFAULT_WAIT_MS = 10_000;
 
 /** Records the events of one connection and wakes waiters after each. */
 class PeerRecorder implements BehaviourPeer {
