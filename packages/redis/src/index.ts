@@ -1,0 +1,391 @@
+/**
+ * @switchyard/redis: the Redis backplane of Switchyard's topics. Several server instances (on
+ * one machine or many, behind a load balancer) share their topics through one Redis, or through
+ * a Redis Cluster with sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7).
+ *
+ * Theory of operation. Every publish goes out as one Redis PUBLISH (SPUBLISH on a cluster) on the
+ * channel `prefix + topic`, in an envelope that names the publishing instance. The backplane
+ * SUBSCRIBEs only to the channels of topics that have local subscribers (the server tells it
+ * when a topic gets its first and loses its last one). Redis delivers a publish to every
+ * subscribed connection, the publisher's own included: the envelope's origin lets an instance
+ * drop its own messages, so nothing is echoed (its local subscribers had them already).
+ *
+ * Redis going away. The client (node-redis, `@redis/client`) reconnects with a capped backoff
+ * and subscribes again; the set of wanted topics is kept here as well and re-applied on every
+ * `ready`, so a subscription asked for while Redis was away is not lost. While Redis is away,
+ * publishes fail at once (no offline queue: they would arrive late and out of time, and memory
+ * would grow), are counted, and the count is reported when Redis is back; local subscribers are
+ * served all along by the server itself. Pub/sub through Redis is at-most-once: messages
+ * published elsewhere while this instance was disconnected are not replayed.
+ *
+ * Why node-redis: it is maintained by Redis itself, has no dependencies of its own, ships its
+ * own TypeScript types, resubscribes after reconnecting, and its cluster client routes sharded
+ * pub/sub to the node that owns each channel's slot, following MOVED after resharding.
+ */
+import {
+  createClient,
+  createCluster,
+  type RedisClientOptions,
+  type RedisClientType,
+  type RedisClusterType,
+} from '@redis/client';
+import {
+  BackplaneError,
+  createInstanceId,
+  decodeEnvelope,
+  encodeEnvelope,
+  type Backplane,
+  type BackplaneHost,
+  type BackplaneMessage,
+} from 'switchyard';
+
+/** Options of {@link RedisBackplane}. Give `url` (one Redis) or `cluster` (Redis Cluster). */
+export interface RedisBackplaneOptions {
+  /** A single Redis, as `redis://[[user]:password@]host:port[/db]` (or `rediss://`). */
+  url?: string;
+  /**
+   * A Redis Cluster: the URLs of some of its nodes (the rest are discovered). Topics then use
+   * sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7 or newer), so each message travels only to the
+   * shard that owns its channel instead of to every node.
+   */
+  cluster?: readonly string[];
+  /** Prefix of the Redis channel names: channel = prefix + topic. Default `switchyard:`. */
+  prefix?: string;
+  /** Longest wait between two reconnection attempts, in ms (the backoff doubles up to it). Default 2,000. */
+  maxReconnectDelay?: number;
+  /** Longest wait for a connection to Redis, in ms. Default 5,000. */
+  connectTimeout?: number;
+}
+
+/** Counters of a {@link RedisBackplane}. */
+export interface RedisBackplaneStats {
+  /** Messages sent to Redis. */
+  published: number;
+  /** Messages from other instances handed to local subscribers. */
+  received: number;
+  /** Messages of this instance that Redis delivered back to it and were dropped (no echo). */
+  ownSkipped: number;
+  /** Publishes that could not be sent because Redis was unreachable (or refused them). */
+  unrelayed: number;
+  /** Times the connection to Redis was lost. */
+  outages: number;
+}
+
+type SingleClient = RedisClientType;
+type ClusterClient = RedisClusterType;
+
+const DEFAULTS = { prefix: 'switchyard:', maxReconnectDelay: 2000, connectTimeout: 5000 } as const;
+
+/**
+ * The Redis backplane. Pass it to the server; the server starts it and closes it when it closes.
+ *
+ * @example
+ * import { WebSocketServer } from 'switchyard';
+ * import { RedisBackplane } from '@switchyard/redis';
+ * const server = new WebSocketServer({
+ *   port: 8080,
+ *   pubsub: { backplane: new RedisBackplane({ url: process.env.REDIS_URL }) },
+ * });
+ */
+export class RedisBackplane implements Backplane {
+  /** This instance's id, carried by its messages so that it can skip them when they come back. */
+  readonly instanceId = createInstanceId();
+  /** Counters since it started. */
+  readonly stats: RedisBackplaneStats = {
+    published: 0,
+    received: 0,
+    ownSkipped: 0,
+    unrelayed: 0,
+    outages: 0,
+  };
+  private readonly options: RedisBackplaneOptions;
+  private readonly prefix: string;
+  private readonly wanted = new Set<string>();
+  private host: BackplaneHost | null = null;
+  private publisher: SingleClient | ClusterClient | null = null;
+  private subscriber: SingleClient | ClusterClient | null = null;
+  private closed = false;
+  /** True from a lost connection until both connections are ready again. */
+  private down = false;
+  /** Publishes lost during the current outage, and on which topics, for the report. */
+  private lostInOutage = 0;
+  private readonly lostTopics = new Set<string>();
+  private readyResolvers: Array<() => void> = [];
+
+  /** Bound once, so that subscribing again with it is a no-op in node-redis. */
+  private readonly onRedisMessage = (message: Buffer): void => this.receive(message);
+
+  constructor(options: RedisBackplaneOptions) {
+    if ((options.url === undefined) === (options.cluster === undefined)) {
+      throw new TypeError('RedisBackplane needs either `url` (one Redis) or `cluster` (node URLs)');
+    }
+    if (options.cluster !== undefined && options.cluster.length === 0) {
+      throw new TypeError('RedisBackplane: `cluster` needs at least one node URL');
+    }
+    this.options = options;
+    this.prefix = options.prefix ?? DEFAULTS.prefix;
+  }
+
+  /** Whether both connections to Redis are up. */
+  get connected(): boolean {
+    return this.host !== null && !this.down && this.isReady();
+  }
+
+  /** Resolves once connected to Redis (at once if already); for tests and health checks. */
+  ready(): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve) => this.readyResolvers.push(resolve));
+  }
+
+  async start(host: BackplaneHost): Promise<void> {
+    this.host = host;
+    const maxDelay = this.options.maxReconnectDelay ?? DEFAULTS.maxReconnectDelay;
+    const socket = {
+      connectTimeout: this.options.connectTimeout ?? DEFAULTS.connectTimeout,
+      // Capped exponential backoff; never give up: the app keeps serving local subscribers.
+      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 10), maxDelay),
+    };
+    if (this.options.cluster !== undefined) {
+      const cluster = createCluster({
+        rootNodes: this.options.cluster.map((url) => ({ url })),
+        defaults: { socket, disableOfflineQueue: true },
+      }) as unknown as ClusterClient;
+      // One cluster client does both: commands go to the masters, sharded subscriptions to a
+      // pub/sub connection of their own on the node that owns each channel's slot.
+      this.publisher = cluster;
+      this.subscriber = cluster;
+      this.watch(cluster);
+    } else {
+      const clientOptions: RedisClientOptions = {
+        url: this.options.url,
+        socket,
+        disableOfflineQueue: true,
+      };
+      const publisher = createClient(clientOptions) as SingleClient;
+      // A connection in subscriber mode can run nothing else, so subscriptions get their own.
+      const subscriber = publisher.duplicate() as SingleClient;
+      this.publisher = publisher;
+      this.subscriber = subscriber;
+      this.watch(publisher);
+      this.watch(subscriber);
+    }
+    try {
+      await Promise.all(
+        [...new Set([this.publisher, this.subscriber])].map((client) => client!.connect()),
+      );
+    } catch (error) {
+      // Not fatal: the client keeps retrying, and `ready` re-applies the subscriptions.
+      this.lost(error);
+      return;
+    }
+    this.onReady();
+  }
+
+  subscribe(topic: string): Promise<void> {
+    this.wanted.add(topic);
+    return this.applySubscription(topic);
+  }
+
+  async unsubscribe(topic: string): Promise<void> {
+    this.wanted.delete(topic);
+    const subscriber = this.subscriber;
+    if (subscriber === null || this.closed || !this.isReady()) return;
+    try {
+      if (this.options.cluster !== undefined) {
+        await (subscriber as ClusterClient).sUnsubscribe(
+          this.channel(topic),
+          this.onRedisMessage,
+          true,
+        );
+      } else {
+        await (subscriber as SingleClient).unsubscribe(
+          this.channel(topic),
+          this.onRedisMessage,
+          true,
+        );
+      }
+    } catch (error) {
+      this.report(
+        'subscribe',
+        `UNSUBSCRIBE ${this.channel(topic)} failed: ${messageOf(error)}`,
+        topic,
+        error,
+      );
+    }
+  }
+
+  async publish(message: BackplaneMessage): Promise<void> {
+    const publisher = this.publisher;
+    if (publisher === null || this.closed) return;
+    const envelope = encodeEnvelope(this.instanceId, message);
+    const channel = this.channel(message.topic);
+    // No check of the connection first: with the offline queue disabled, a publish while Redis
+    // is away fails at once, which is the signal (a cluster stays "ready" while one node is away).
+    try {
+      if (this.options.cluster !== undefined) {
+        await (publisher as ClusterClient).sPublish(channel, envelope);
+      } else {
+        await (publisher as SingleClient).publish(channel, envelope);
+      }
+      this.stats.published++;
+      if (this.down) this.onReady();
+    } catch (error) {
+      this.countLost(message.topic);
+      if (!this.down) {
+        this.report(
+          'publish',
+          `PUBLISH ${channel} failed: ${messageOf(error)}`,
+          message.topic,
+          error,
+          1,
+        );
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const clients = [...new Set([this.publisher, this.subscriber])];
+    this.host = null;
+    for (const resolve of this.readyResolvers.splice(0)) resolve();
+    await Promise.all(
+      clients.map(async (client) => {
+        if (client === null) return;
+        try {
+          // destroy, not quit: quit would wait on a Redis that may be gone.
+          client.destroy();
+        } catch {
+          // Already closed.
+        }
+      }),
+    );
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private channel(topic: string): string {
+    return this.prefix + topic;
+  }
+
+  private isReady(): boolean {
+    const clients = [this.publisher, this.subscriber];
+    return clients.every((c) => c !== null && (c as { isReady?: boolean }).isReady !== false);
+  }
+
+  private watch(client: SingleClient | ClusterClient): void {
+    const emitter = client as unknown as NodeJS.EventEmitter;
+    // An 'error' listener is required: without one node-redis would throw on every failure.
+    emitter.on('error', (error: unknown) => this.lost(error));
+    emitter.on('end', () => this.lost(new Error('connection closed')));
+    emitter.on('reconnecting', () => this.lost(new Error('reconnecting')));
+    // A single client says 'ready' after every (re)connection; a cluster says 'connect' once.
+    emitter.on(this.options.cluster === undefined ? 'ready' : 'connect', () => {
+      if (this.isReady()) this.onReady();
+    });
+  }
+
+  /** The connection went away: report once per outage. */
+  private lost(error: unknown): void {
+    if (this.closed || this.down) return;
+    this.down = true;
+    this.stats.outages++;
+    this.report(
+      'connect',
+      `Lost Redis (${messageOf(error)}); reconnecting, local subscribers are still served`,
+      undefined,
+      error,
+    );
+  }
+
+  private onReady(): void {
+    if (this.closed) return;
+    this.down = false;
+    // Subscriptions asked for while Redis was away, or dropped with the connection, are applied
+    // again; the same listener makes this a no-op for those node-redis restored itself.
+    for (const topic of this.wanted) void this.applySubscription(topic);
+    if (this.lostInOutage > 0) {
+      const topics = [...this.lostTopics];
+      this.report(
+        'publish',
+        `${this.lostInOutage} message(s) on ${topics.length} topic(s) were not relayed while Redis was unreachable: ${topics.slice(0, 5).join(', ')}${topics.length > 5 ? ', ...' : ''}`,
+        topics.length === 1 ? topics[0] : undefined,
+        undefined,
+        this.lostInOutage,
+      );
+    }
+    this.lostInOutage = 0;
+    this.lostTopics.clear();
+    for (const resolve of this.readyResolvers.splice(0)) resolve();
+  }
+
+  private async applySubscription(topic: string): Promise<void> {
+    const subscriber = this.subscriber;
+    // Not connected yet, or reconnecting: `ready` applies every wanted topic.
+    if (subscriber === null || this.closed || !this.isReady()) return;
+    try {
+      if (this.options.cluster !== undefined) {
+        await (subscriber as ClusterClient).sSubscribe(
+          this.channel(topic),
+          this.onRedisMessage,
+          true,
+        );
+      } else {
+        await (subscriber as SingleClient).subscribe(
+          this.channel(topic),
+          this.onRedisMessage,
+          true,
+        );
+      }
+      // Unsubscribed while the SUBSCRIBE was on its way: undo it.
+      if (!this.wanted.has(topic)) await this.unsubscribe(topic);
+    } catch (error) {
+      // While Redis is away this is expected; `ready` will apply it again.
+      if (!this.down) {
+        this.report(
+          'subscribe',
+          `SUBSCRIBE ${this.channel(topic)} failed: ${messageOf(error)}`,
+          topic,
+          error,
+        );
+      }
+    }
+  }
+
+  private receive(bytes: Buffer): void {
+    const host = this.host;
+    if (host === null) return;
+    const message = decodeEnvelope(bytes);
+    if (message === null) {
+      this.report('delivery', 'A message on a Switchyard channel was not a Switchyard envelope');
+      return;
+    }
+    if (message.origin === this.instanceId) {
+      this.stats.ownSkipped++;
+      return;
+    }
+    this.stats.received++;
+    host.deliver(message);
+  }
+
+  private countLost(topic: string): void {
+    this.stats.unrelayed++;
+    this.lostInOutage++;
+    if (this.lostTopics.size < 1000) this.lostTopics.add(topic);
+  }
+
+  private report(
+    stage: 'connect' | 'subscribe' | 'publish' | 'delivery',
+    text: string,
+    topic?: string,
+    cause?: unknown,
+    unrelayed = 0,
+  ): void {
+    this.host?.reportError(new BackplaneError(stage, text, { topic, cause, unrelayed }));
+  }
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return messageOf(error.errors[0]);
+  return error instanceof Error ? error.message || error.name : String(error);
+}
