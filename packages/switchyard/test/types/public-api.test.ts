@@ -26,19 +26,20 @@ function expectType<T extends true>(_value?: T): void {}
 expectType<Equal<Awaited<ReturnType<typeof connect>>, WebSocket>>();
 // send reports back-pressure.
 expectType<Equal<ReturnType<WebSocket['send']>, boolean>>();
-// Typed events: a message listener gets (string | Buffer, boolean).
-declare const ws: WebSocket;
-ws.on('message', (data, isBinary) => {
-  expectType<Equal<typeof data, string | Buffer>>();
-  expectType<Equal<typeof isBinary, boolean>>();
-});
-ws.on('close', (code, reason, wasClean) => {
-  expectType<Equal<[typeof code, typeof reason, typeof wasClean], [number, string, boolean]>>();
-});
-// @ts-expect-error: there is no such event.
-ws.on('mesage', () => {});
-// @ts-expect-error: numbers are not sendable data.
-ws.send(42);
+// Typed events: a message listener gets (string | Buffer, boolean). Only type-checked, never run.
+function typedEvents(ws: WebSocket): void {
+  ws.on('message', (data, isBinary) => {
+    expectType<Equal<typeof data, string | Buffer>>();
+    expectType<Equal<typeof isBinary, boolean>>();
+  });
+  ws.on('close', (code, reason, wasClean) => {
+    expectType<Equal<[typeof code, typeof reason, typeof wasClean], [number, string, boolean]>>();
+  });
+  // @ts-expect-error: there is no such event.
+  ws.on('mesage', () => {});
+  // @ts-expect-error: numbers are not sendable data.
+  ws.send(42);
+}
 
 // The hook returns a decision; reject() builds one.
 const hook: UpgradeHook = async (req, info) => {
@@ -74,5 +75,5 @@ test('the public API exports what the types describe', () => {
   assert.equal(typeof BrowserWebSocket, 'function');
   assert.equal(typeof Connection, 'function');
   assert.equal(WebSocket.OPEN, 1);
-  void [decision, bad, serverOptions, badOrigin, clientOptions, badRedirects, onEvent];
+  void [decision, bad, serverOptions, badOrigin, clientOptions, badRedirects, onEvent, typedEvents];
 });
