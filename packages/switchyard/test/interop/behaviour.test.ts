@@ -6,6 +6,7 @@ import {
   switchyardClientToWs,
   switchyardOverTcp,
   switchyardOverTls,
+  withDeflate,
   wsClientToSwitchyard,
 } from '../shared/transports.js';
 
@@ -13,3 +14,17 @@ runBehaviourSuite('Switchyard client ↔ Switchyard server over TCP', switchyard
 runBehaviourSuite('Switchyard client ↔ Switchyard server over TLS', switchyardOverTls);
 runBehaviourSuite('ws client ↔ Switchyard server', wsClientToSwitchyard);
 runBehaviourSuite('Switchyard client ↔ ws server', switchyardClientToWs);
+
+// The same behaviours with permessage-deflate (RFC 7692) negotiated.
+runBehaviourSuite(
+  'Switchyard ↔ Switchyard over TCP, permessage-deflate',
+  withDeflate(switchyardOverTcp),
+);
+runBehaviourSuite(
+  'ws client ↔ Switchyard server, permessage-deflate',
+  withDeflate(wsClientToSwitchyard),
+);
+runBehaviourSuite(
+  'Switchyard client ↔ ws server, permessage-deflate',
+  withDeflate(switchyardClientToWs),
+);

@@ -84,6 +84,17 @@ function assertFailedWith(saw: PeerClose, code: number): void {
   assert.equal(saw.wasClean, false);
 }
 
+/**
+ * `size` bytes that deflate well. Under permessage-deflate a message is held to maxPayload both
+ * on the wire and once inflated, and random bytes grow a little when deflated: a random message
+ * of exactly maxPayload bytes is refused on the wire by every implementation. Compressible bytes
+ * keep the limit where the test puts it, and make the oversized message a small frame that only
+ * inflating reveals (the decompression-bomb path, RFC 7692 §8.1).
+ */
+function compressible(size: number): Buffer {
+  return Buffer.alloc(size, 'switchyard ');
+}
+
 /** Echoes every message back as it came (text as text, binary as binary). */
 function echo(peer: BehaviourPeer): void {
   peer.onMessage((data) => peer.send(data));
@@ -210,6 +221,13 @@ export function runBehaviourSuite(transportName: string, transport: BehaviourTra
       assert.deepEqual(clientSaw, { code: 1005, reason: '', wasClean: true });
     });
 
+    behaviour('both ends agree on the negotiated extensions', async (t) => {
+      const { client, server } = await open(t, transport);
+
+      assert.equal(client.extensions, server.extensions);
+      assert.match(client.extensions, transport.extensions ?? /^$/);
+    });
+
     behaviour("negotiates the server's preferred subprotocol among those offered", async (t) => {
       const { client, server } = await open(t, transport, {
         server: { protocols: ['chat.v2', 'chat.v1'] },
@@ -239,9 +257,9 @@ export function runBehaviourSuite(transportName: string, transport: BehaviourTra
         behaviour: echo,
       });
 
-      client.send(randomBytes(1024));
+      client.send(compressible(1024));
       await client.until('the echo of 1024 bytes', () => client.messages.length === 1);
-      client.send(randomBytes(1025));
+      client.send(compressible(1025));
       const [clientSaw, serverSaw] = await Promise.all([client.closed(), server.closed()]);
 
       // RFC 6455 §7.4.1: 1009, "a message that is too big for it to process".
@@ -255,8 +273,8 @@ export function runBehaviourSuite(transportName: string, transport: BehaviourTra
       const { client, server } = await open(t, transport, {
         client: { maxPayload: 1024 },
         behaviour: (peer) => {
-          peer.send(randomBytes(1024));
-          peer.send(randomBytes(1025));
+          peer.send(compressible(1024));
+          peer.send(compressible(1025));
         },
       });
 

@@ -32,6 +32,8 @@ export interface PeerClose {
 export interface BehaviourPeer {
   /** The negotiated subprotocol, '' for none. */
   readonly protocol: string;
+  /** The negotiated extensions, as Sec-WebSocket-Extensions said them, '' for none. */
+  readonly extensions: string;
   /** Messages received, in order: text as strings, binary as Buffers. */
   readonly messages: Array<string | Buffer>;
   /** Payloads of pings and pongs received. */
@@ -63,6 +65,8 @@ export interface BehaviourServerOptions {
   protocols?: readonly string[];
   /** Largest message accepted, bytes. Default: the implementation's. */
   maxPayload?: number;
+  /** Accept permessage-deflate (RFC 7692) with the implementation's defaults. Default false. */
+  perMessageDeflate?: boolean;
 }
 
 /** Options every transport's client honours. */
@@ -71,6 +75,8 @@ export interface BehaviourClientOptions {
   protocols?: readonly string[];
   /** Largest message accepted, bytes. Default: the implementation's. */
   maxPayload?: number;
+  /** Offer permessage-deflate (RFC 7692) with the implementation's defaults. Default false. */
+  perMessageDeflate?: boolean;
 }
 
 /** A running server of a transport. */
@@ -89,6 +95,8 @@ export interface BehaviourTransport {
    * none. RFC 6455 §4.1 allows that answer; ws's client refuses it ("Server sent no subprotocol").
    */
   clientRefusesAbsentSubprotocol?: boolean;
+  /** What both ends must report as negotiated extensions. Default: '' (none). */
+  extensions?: RegExp;
   /** Whether the transport can run here (a missing `openssl`, say); default: always. */
   availability?(): Availability | Promise<Availability>;
   startServer(options: BehaviourServerOptions): Promise<BehaviourServer>;
@@ -99,6 +107,7 @@ export interface BehaviourTransport {
 /** How a recorder drives the implementation it wraps. */
 interface PeerDriver {
   protocol(): string;
+  extensions(): string;
   send(data: string | Uint8Array, binary: boolean, fin: boolean): void;
   ping(payload: Uint8Array): void;
   close(code?: number, reason?: string): void;
@@ -122,6 +131,9 @@ class PeerRecorder implements BehaviourPeer {
 
   get protocol(): string {
     return this.driver.protocol();
+  }
+  get extensions(): string {
+    return this.driver.extensions();
   }
 
   // ---- fed by the adapters ----
@@ -205,6 +217,7 @@ class PeerRecorder implements BehaviourPeer {
 export function switchyardPeer(ws: WebSocket): BehaviourPeer {
   const peer = new PeerRecorder({
     protocol: () => ws.protocol,
+    extensions: () => ws.extensions,
     send: (data, binary, fin) => ws.send(data, { binary, fin }),
     ping: (payload) => ws.ping(payload),
     close: (code, reason) => ws.close(code, reason),
@@ -225,6 +238,7 @@ export function wsPeer(ws: WsWebSocket): BehaviourPeer {
   const peer = new PeerRecorder({
     // Read when asked: a ws client knows its subprotocol only once open.
     protocol: () => ws.protocol,
+    extensions: () => ws.extensions,
     send: (data, binary, fin) => ws.send(data, { binary, fin }),
     ping: (payload) => ws.ping(payload),
     close: (code, reason) => ws.close(code, reason),
@@ -253,6 +267,7 @@ function switchyardServerOptions(options: BehaviourServerOptions) {
     heartbeat: false as const,
     protocols: options.protocols,
     maxPayload: options.maxPayload,
+    perMessageDeflate: options.perMessageDeflate ?? false,
   };
 }
 
@@ -308,7 +323,7 @@ export async function startWsServer(options: BehaviourServerOptions): Promise<Be
   const wss = new WsServer({
     host: '127.0.0.1',
     port: 0,
-    perMessageDeflate: false,
+    perMessageDeflate: options.perMessageDeflate ?? false,
     ...(options.maxPayload !== undefined ? { maxPayload: options.maxPayload } : {}),
     handleProtocols: (offered) => preferred.find((p) => offered.has(p)) ?? false,
   });
@@ -339,6 +354,7 @@ export async function connectSwitchyardClient(
   const ws = await connect(url, {
     protocols: options.protocols,
     maxPayload: options.maxPayload,
+    perMessageDeflate: options.perMessageDeflate ?? false,
     logger: false,
     heartbeat: false,
     handshakeTimeout: 5000,
@@ -347,13 +363,13 @@ export async function connectSwitchyardClient(
   return switchyardPeer(ws);
 }
 
-/** Connects a `ws` client, compression off (another suite covers permessage-deflate). */
+/** Connects a `ws` client; compression only when asked. */
 export async function connectWsClient(
   url: string,
   options: BehaviourClientOptions,
 ): Promise<BehaviourPeer> {
   const ws = new WsWebSocket(url, [...(options.protocols ?? [])], {
-    perMessageDeflate: false,
+    perMessageDeflate: options.perMessageDeflate ?? false,
     handshakeTimeout: 5000,
     ...(options.maxPayload !== undefined ? { maxPayload: options.maxPayload } : {}),
   });
@@ -400,4 +416,18 @@ function certificate(): { key: Buffer; cert: Buffer } {
   const tls = selfSignedCertificate();
   if (!tls.available) throw new Error(tls.reason);
   return tls;
+}
+
+/**
+ * The same transport with permessage-deflate (RFC 7692) offered by the client and accepted by
+ * the server, each with its implementation's defaults.
+ */
+export function withDeflate(transport: BehaviourTransport): BehaviourTransport {
+  return {
+    ...transport,
+    extensions: /^permessage-deflate\b/,
+    startServer: (options) => transport.startServer({ perMessageDeflate: true, ...options }),
+    connectClient: (url, options) =>
+      transport.connectClient(url, { perMessageDeflate: true, ...options }),
+  };
 }
