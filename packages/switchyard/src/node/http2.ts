@@ -50,6 +50,14 @@ import {
   validateExtendedConnectResponse,
 } from '../core/extended-connect.js';
 import { selectSubprotocol } from '../core/handshake.js';
+import { CONNECTION_DEFAULTS } from '../core/connection.js';
+import { PERMESSAGE_DEFLATE } from '../core/permessage-deflate.js';
+import {
+  acceptDeflateOffers,
+  acceptDeflateResponseFor,
+  deflateConfig,
+  deflateOfferHeader,
+} from './deflate.js';
 import type { ConnectOptions } from './client.js';
 import { resolveLogger } from './diagnostics.js';
 import type {
@@ -368,10 +376,19 @@ export async function handleWebSocketStream(
   // The client reset the stream while the hook ran, after runHook stopped watching.
   if (stream.destroyed || stream.closed) return null;
 
-  stream.respond(formatAcceptHeaders({ protocol, headers: acceptance.headers }));
+  // RFC 7692 §5 over RFC 8441 §5: the extension negotiation is the same as over HTTP/1.1.
+  const deflate = acceptDeflateOffers(
+    check.extensions,
+    options.perMessageDeflate,
+    options.maxPayload ?? CONNECTION_DEFAULTS.maxPayload,
+  );
+  stream.respond(
+    formatAcceptHeaders({ protocol, extensions: deflate?.header, headers: acceptance.headers }),
+  );
   const ws = new WebSocket(stream, 'server', {
+    deflate: deflate?.codec ?? null,
     protocol: protocol ?? '',
-    extensions: '',
+    extensions: deflate?.header ?? '',
     url: url.href,
     head: early.length > 0 ? Buffer.concat(early) : null,
     options,
@@ -523,12 +540,15 @@ export async function connectHttp2(
       : typeof options.protocols === 'string'
         ? [options.protocols]
         : [...options.protocols];
+  const deflateOptions = deflateConfig(options.perMessageDeflate);
+  const deflateOffer = deflateOfferHeader(deflateOptions);
   // Throws for a bad argument before any I/O.
   const requestHeaders = formatExtendedConnectRequest({
     scheme: url.protocol === 'wss:' ? 'https' : 'http',
     authority: url.host,
     path: `${url.pathname}${url.search}`,
     protocols,
+    extensions: deflateOffer ?? undefined,
     origin: options.origin,
     headers: options.headers,
   });
@@ -582,15 +602,25 @@ export async function connectHttp2(
     const response = await awaitResponse(stream, controller.signal, url);
     const check = validateExtendedConnectResponse(response.headers, {
       protocols,
-      extensionsOffered: [],
+      extensionsOffered: deflateOffer === null ? [] : [PERMESSAGE_DEFLATE],
     });
     if (!check.ok) {
       stream.close(NGHTTP2_CANCEL);
       throw check.error;
     }
+    const deflate = acceptDeflateResponseFor(
+      check.extensions,
+      deflateOptions,
+      options.maxPayload ?? CONNECTION_DEFAULTS.maxPayload,
+    );
+    if (deflate instanceof RemoteProtocolError) {
+      stream.close(NGHTTP2_CANCEL);
+      throw deflate;
+    }
     const ws = new WebSocket(stream, 'client', {
+      deflate: deflate?.codec ?? null,
       protocol: check.protocol,
-      extensions: '',
+      extensions: deflate?.header ?? '',
       url: url.href,
       head: null,
       options,

@@ -9,11 +9,20 @@ import {
   withDeflate,
   wsClientToSwitchyard,
 } from '../shared/transports.js';
+import { switchyardOverHttp2, switchyardOverHttp2Tls } from '../shared/http2-transport.js';
 
 runBehaviourSuite('Switchyard client ↔ Switchyard server over TCP', switchyardOverTcp);
 runBehaviourSuite('Switchyard client ↔ Switchyard server over TLS', switchyardOverTls);
 runBehaviourSuite('ws client ↔ Switchyard server', wsClientToSwitchyard);
 runBehaviourSuite('Switchyard client ↔ ws server', switchyardClientToWs);
+runBehaviourSuite(
+  'Switchyard client ↔ Switchyard server over HTTP/2 (RFC 8441)',
+  switchyardOverHttp2,
+);
+runBehaviourSuite(
+  'Switchyard client ↔ Switchyard server over HTTP/2 with TLS (RFC 8441)',
+  switchyardOverHttp2Tls,
+);
 
 // The same behaviours with permessage-deflate (RFC 7692) negotiated.
 runBehaviourSuite(
