@@ -6,7 +6,9 @@
  * Set's size); each WebSocket keeps the set of its own topics, so that a closing connection
  * leaves all of them in one pass. A published message is framed once (RFC 6455 §5.2, unmasked:
  * only servers publish) and the same chunks are queued on every subscriber's connection: no
- * copy and no second framing per subscriber.
+ * copy and no second framing per subscriber. The queues are written at the end of the tick, so
+ * a burst of publishes costs each subscriber one vectored write (what corking does), not one
+ * system call per message.
  *
  * Slow consumers. Before writing, a subscriber's `bufferedAmount` is compared with the limit; a
  * subscriber past it is either skipped for this message (`drop`) or closed (`close-1008`,
@@ -108,6 +110,15 @@ export class PubSub {
   private readonly policy: SlowConsumerPolicy;
   private readonly logger: Logger | null;
   private closed = false;
+  /** Subscribers with published messages queued and not written yet; flushed once per tick. */
+  private toFlush = new Set<WebSocket>();
+  private flushScheduled = false;
+  private readonly flushQueued = (): void => {
+    this.flushScheduled = false;
+    const batch = this.toFlush;
+    this.toFlush = new Set();
+    for (const ws of batch) ws.flush();
+  };
 
   /** @internal created by the server. */
   constructor(options: PubSubOptions = {}, logger: Logger | null = null) {
@@ -283,9 +294,16 @@ export class PubSub {
         continue;
       }
       ws.sendFramed(chunks);
+      this.toFlush.add(ws);
       delivered++;
     }
     this.stats.delivered += delivered;
+    if (delivered > 0 && !this.flushScheduled) {
+      // Written at the end of this tick: every message published meanwhile (a burst read in one
+      // callback, a loop of publishes) goes to each subscriber in one vectored write.
+      this.flushScheduled = true;
+      process.nextTick(this.flushQueued);
+    }
     return delivered;
   }
 
