@@ -129,6 +129,35 @@ test('Chromium exchanges text and binary with a Switchyard server; both see its 
   assert.deepEqual(seen.origins, [pageServer.origin]);
 });
 
+test('Chromium and a Switchyard server negotiate permessage-deflate and exchange messages', async (t) => {
+  const pageServer = await servePage(t);
+  const page = await openPage(t, pageServer.url);
+  if (page === null) return;
+  const { url, seen } = await startServer(
+    t,
+    { origin: [pageServer.origin], perMessageDeflate: true },
+    echo,
+  );
+  const text = `${MULTILINGUAL}${'compressible '.repeat(10_000)}`;
+  const binary = randomBytes(65_536);
+
+  const result = await browserWebSocketScenario(page, url, [
+    { send: text },
+    { sendBinary: binary },
+    { waitForMessages: 2 },
+    { close: { code: 1000 } },
+    { waitForClose: true },
+  ]);
+
+  assert.deepEqual(result.errors, []);
+  // RFC 7692 §5: Chromium offers permessage-deflate; the server's answer is what both use.
+  assert.match(result.extensions, /^permessage-deflate\b/);
+  assert.equal(result.extensions, seen.sockets[0].extensions);
+  assert.deepEqual(result.messages, [text, binary]);
+  assert.deepEqual(seen.peers[0].messages, [text, binary]);
+  assert.deepEqual(result.close, { code: 1000, reason: '', wasClean: true });
+});
+
 test("Chromium sees a Switchyard server's close code and reason", async (t) => {
   const pageServer = await servePage(t);
   const page = await openPage(t, pageServer.url);
