@@ -57,7 +57,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const sockets = new Set<Duplex>();
   // The page is served by the same server, so 'same-origin' would admit it; 'any' also admits
   // pages and tools elsewhere, which a test server should (there is nothing to hijack here).
-  const wss = new WebSocketServer({ origin: 'any', logger: false });
+  // Compression on, as most deployments have it, so that the page and doctor show it negotiated.
+  const wss = new WebSocketServer({ origin: 'any', logger: false, perMessageDeflate: true });
   const page = await readFile(PAGE_URL);
 
   const server = http.createServer((req, res) => {
