@@ -256,11 +256,10 @@ export class DeflateCodec {
       this.inflateDone = done;
       this.inflateOut = [];
       this.inflateOutBytes = 0;
-      for (let i = 0; i < pieces.length; i++) inflater.write(pieces[i]);
       // RFC 7692 §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the
-      // payload of the message", then decompress.
-      inflater.write(TRAILER);
-      inflater.flush(() => {
+      // payload of the message", then decompress. One write (the compressed bytes are copied
+      // once, next to the trailer) with the stream's sync flush: one trip to the thread pool.
+      inflater.write(Buffer.concat([...pieces, TRAILER]), () => {
         if (this.inflater !== inflater || this.inflateCallback !== callback) return;
         const out = this.inflateOut;
         const data = out.length === 1 ? out[0] : Buffer.concat(out, this.inflateOutBytes);
@@ -290,8 +289,8 @@ export class DeflateCodec {
       this.deflateDone = done;
       this.deflateOut = [];
       this.deflateOutBytes = 0;
-      if (data.length > 0) deflater.write(data);
-      deflater.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+      // The stream's default flush is Z_SYNC_FLUSH, so one write compresses and flushes.
+      const flushed = () => {
         if (this.deflater !== deflater || this.deflateDone !== done) {
           // Closed (or the compressor failed) meanwhile; close() released the slot.
           callback(null);
@@ -311,7 +310,9 @@ export class DeflateCodec {
         this.touch();
         done();
         callback(payload);
-      });
+      };
+      if (data.length > 0) deflater.write(data, flushed);
+      else deflater.flush(zlib.constants.Z_SYNC_FLUSH, flushed);
     });
   }
 
@@ -384,6 +385,7 @@ export class DeflateCodec {
   private getInflater(): zlib.InflateRaw {
     if (this.inflater !== null) return this.inflater;
     const inflater = zlib.createInflateRaw({
+      flush: zlib.constants.Z_SYNC_FLUSH,
       windowBits: this.inflateBits,
       chunkSize: CHUNK_SIZE,
       ...(this.dictionary !== null ? { dictionary: this.dictionary } : {}),
@@ -404,6 +406,7 @@ export class DeflateCodec {
   private getDeflater(): zlib.DeflateRaw {
     if (this.deflater !== null) return this.deflater;
     const deflater = zlib.createDeflateRaw({
+      flush: zlib.constants.Z_SYNC_FLUSH,
       windowBits: this.deflateBits,
       level: this.level,
       memLevel: this.memLevel,
