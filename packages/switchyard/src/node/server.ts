@@ -37,7 +37,8 @@ import {
   type UpgradeRequest,
 } from '../core/upgrade.js';
 import { CONNECTION_DEFAULTS } from '../core/connection.js';
-import { acceptDeflateOffers } from './deflate.js';
+import { validateDeflateOptions } from '../core/permessage-deflate.js';
+import { acceptDeflateOffers, deflateConfig } from './deflate.js';
 import { channels, resolveLogger, type Logger } from './diagnostics.js';
 import { checkHeartbeat, WebSocket, type SendData, type WebSocketOptions } from './websocket.js';
 import {
@@ -231,6 +232,9 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
       );
     }
     this.options = options;
+    // permessage-deflate window sizes are checked now rather than at the first upgrade.
+    const deflate = deflateConfig(options.perMessageDeflate);
+    if (deflate !== null) validateDeflateOptions(deflate);
     this.logger = resolveLogger(options.logger);
     this.pubsub = new PubSub(options.pubsub, this.logger);
     this.paths =
