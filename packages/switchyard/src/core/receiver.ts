@@ -164,8 +164,12 @@ export class Receiver {
   /** Where {@link Receiver.take} left the bytes it took: `hbuf[hpos..]`. */
   private hbuf: Uint8Array = EMPTY;
   private hpos = 0;
-  /** Room to gather a header that straddles chunks (at most 8 + 4 bytes after the first 2). */
-  private readonly scratch = new Uint8Array(14);
+  /**
+   * Room to gather a header that straddles chunks (at most 8 + 4 bytes after the first 2).
+   * Allocated on first need: most connections never see a split header, and an idle connection
+   * should cost as little as possible.
+   */
+  private scratch: Uint8Array | null = null;
 
   // The frame being parsed.
   private state = ST_INFO;
@@ -627,8 +631,9 @@ export class Receiver {
       this.hpos = this.offset;
       this.skip(n);
     } else {
-      this.copyOut(this.scratch, n);
-      this.hbuf = this.scratch;
+      const scratch = (this.scratch ??= new Uint8Array(14));
+      this.copyOut(scratch, n);
+      this.hbuf = scratch;
       this.hpos = 0;
     }
   }

@@ -386,18 +386,20 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     socket: Duplex,
     head: Buffer,
   ): Promise<WebSocket | null> {
-    const tagged = socket as Duplex & { [kHandled]?: true };
+    const tagged = socket as Duplex & { [kHandled]?: WebSocketServer };
     if (tagged[kHandled]) {
       throw new LocalProtocolError(
         'SWITCHYARD_ERR_ALREADY_HANDLED',
         'handleUpgrade was already called for this socket (is a `server` option also attached?)',
       );
     }
-    tagged[kHandled] = true;
+    tagged[kHandled] = this;
     // Every socket the upgrade path touches is tracked until it closes, so that close() can end
-    // what is left after the grace period (handshakes in progress, custom protocols).
+    // what is left after the grace period (handshakes in progress, custom protocols). The
+    // listener is a module function: a closure here would share this function's context, and
+    // with it keep the request and its headers alive for the life of the connection.
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('close', socketOnUntrack);
 
     if (this.closing)
       return this.refuse(
@@ -437,8 +439,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
         `None of the protocols in Upgrade (${offered}) is served here.`,
         { status: 426 },
       );
-      const body = formatUpgradeRequired(this.supportedProtocols(), `${error.message}
-`);
+      const body = formatUpgradeRequired(this.supportedProtocols(), `${error.message}\n`);
       return this.rejectWith(req, socket, error, body);
     }
 
@@ -596,8 +597,14 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   adopt(ws: WebSocket, req: HandshakeRequest): void {
     ws.topicHub = this.pubsub;
     this.clients.add(ws);
-    ws.once('close', () => this.clients.delete(ws));
+    (ws as OwnedWebSocket)[kOwner] = this;
+    ws.on('close', websocketOnLeave);
     this.emit('connection', ws, req);
+  }
+
+  /** @internal a tracked socket closed. */
+  untrackSocket(socket: Duplex): void {
+    this.sockets.delete(socket);
   }
 
   /** @internal whether the `path` option serves this pathname. */
@@ -845,6 +852,17 @@ function toUpgradeRequest(req: IncomingMessage): UpgradeRequest {
     url: req.url ?? '/',
     headers: req.headers,
   };
+}
+
+function socketOnUntrack(this: Duplex & { [kHandled]?: WebSocketServer }): void {
+  this[kHandled]?.untrackSocket(this);
+}
+
+const kOwner = Symbol('switchyard.owner');
+type OwnedWebSocket = WebSocket & { [kOwner]?: WebSocketServer };
+
+function websocketOnLeave(this: OwnedWebSocket): void {
+  this[kOwner]?.clients.delete(this);
 }
 
 function requestUrl(req: IncomingMessage): URL {
