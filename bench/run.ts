@@ -213,13 +213,6 @@ function availableTargets(): { targets: Target[]; notes: string[] } {
       env: noAddons,
     },
   ];
-  // An experiment, run only when named in --targets (see servers/switchyard.ts).
-  targets.push({
-    name: 'switchyard-join',
-    title: 'Switchyard, joined writes',
-    argv: [...node, join(here, 'servers', 'switchyard.ts'), '--join-writes'],
-    env: process.env,
-  });
   if (resolveModule('bufferutil') && resolveModule('utf-8-validate')) {
     const env = { ...process.env };
     delete env.WS_NO_BUFFER_UTIL;

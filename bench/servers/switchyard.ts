@@ -6,8 +6,8 @@ import { WebSocket, WebSocketServer } from '../../packages/switchyard/src/index.
 import { announce, serveControl } from './common.js';
 
 const deflate = process.argv.includes('--deflate');
-if (process.argv.includes('--join-writes')) joinWrites();
-const options: Record<string, unknown> = { logger: false };
+// ws hands text to its handler as a Buffer; textAsBuffer is the same (no decode, no re-encode).
+const options: Record<string, unknown> = { logger: false, textAsBuffer: true };
 if (deflate) options.perMessageDeflate = true;
 const server = new WebSocketServer(options);
 const subscribers = new Set<WebSocket>();
@@ -41,44 +41,3 @@ server.on('connection', (ws, req) => {
 const address = await server.listen(0, '127.0.0.1');
 announce(address.port);
 serveControl();
-
-/**
- * An experiment for the lead (target `switchyard-join`, only with `--targets`): the Node
- * layer's flush() with the frames of one read callback joined into one buffer and written with
- * one write(), instead of corked writes that end in a writev of many small chunks. The profile
- * of echo-32b puts writev and the per-chunk Buffer conversions on top; this measures what the
- * change would buy without touching src/node. It mirrors flush() in websocket.ts otherwise.
- */
-function joinWrites(): void {
-  const JOIN_LIMIT = 64 * 1024;
-  const proto = WebSocket.prototype as unknown as Record<string, unknown>;
-  proto.flush = function flush(this: any): void {
-    if (this.closed) return;
-    const chunks: Uint8Array[] = this.conn.dataToSend();
-    const n = chunks.length;
-    if (n === 1) this.socket.write(chunks[0]);
-    else if (n > 1) {
-      let total = 0;
-      for (let i = 0; i < n; i++) total += chunks[i].length;
-      if (total <= JOIN_LIMIT) {
-        const joined = Buffer.allocUnsafe(total);
-        let offset = 0;
-        for (let i = 0; i < n; i++) {
-          joined.set(chunks[i], offset);
-          offset += chunks[i].length;
-        }
-        this.socket.write(joined);
-      } else {
-        this.socket.cork();
-        for (let i = 0; i < n; i++) this.socket.write(chunks[i]);
-        this.socket.uncork();
-      }
-    }
-    if (this.conn.closeTransport) {
-      if (this.conn.role === 'server' || this.conn.error !== null) this.socket.end();
-      this.armCloseTimer();
-    } else if (this.socket.writableLength > this.maxBufferedAmount) {
-      this.failBuffer();
-    }
-  };
-}
