@@ -319,7 +319,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     const fin = options?.fin ?? true;
     if (typeof data === 'string') {
       const bytes = Buffer.from(data, 'utf8');
-      if (this.deflate !== null) this.sendMessageData(bytes, options?.binary === true, fin, options);
+      if (this.deflate !== null)
+        this.sendMessageData(bytes, options?.binary === true, fin, options);
       else if (options?.binary === true) this.conn.sendBinary(bytes, fin);
       else this.conn.sendText(bytes, fin);
     } else {
