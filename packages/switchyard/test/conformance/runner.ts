@@ -28,6 +28,8 @@ export interface CaseResult {
   testerCloseOrder: number | null;
   /** Whether the peer ended TCP (FIN or reset) before the tester ended it. */
   peerEndedFirst: boolean;
+  /** Milliseconds from the peer's close frame to its end of TCP, when it ended TCP first. */
+  peerEndDelayMs: number | null;
   /** Whether the connection was fully closed before the case's deadline. */
   closedInTime: boolean;
   /** Breaches seen on the wire (a mask bit, RSV bits, a frame after the close frame ...). */
@@ -193,11 +195,13 @@ export async function runCase(
     peerClose: null,
     testerCloseOrder: null,
     peerEndedFirst: false,
+    peerEndDelayMs: null,
     closedInTime: false,
     violations: [],
   };
   const reader = new FrameReader();
   let order = 0;
+  let peerCloseAt = 0;
   let message: { binary: boolean; pieces: Buffer[] } | null = null;
   let testerEnded = false;
   let peerEnded = false;
@@ -271,6 +275,7 @@ export async function runCase(
       case 8: {
         const code = frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : 1005;
         result.peerClose = { code, reason: frame.payload.subarray(2), order: order++ };
+        peerCloseAt = Date.now();
         // The suite answers a close frame by echoing its code.
         if (result.testerCloseOrder === null) sendClose(code);
         else if (role === 'server') endTcpSoon();
@@ -297,15 +302,20 @@ export async function runCase(
   });
   socket.setNoDelay(true);
   socket.on('data', onData);
+  const onPeerEnd = () => {
+    if (testerEnded || result.peerEndedFirst) return;
+    result.peerEndedFirst = true;
+    if (result.peerClose !== null) result.peerEndDelayMs = Date.now() - peerCloseAt;
+  };
   socket.on('end', () => {
     peerEnded = true;
-    if (!testerEnded) result.peerEndedFirst = true;
+    onPeerEnd();
     endTcp();
     poke();
   });
   socket.on('error', (error: NodeJS.ErrnoException) => {
     // A reset after the peer closed is the peer's way of dropping TCP.
-    if (!testerEnded) result.peerEndedFirst = true;
+    onPeerEnd();
     if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') {
       result.violations.push(`socket error ${error.message}`);
     }
@@ -480,6 +490,12 @@ export function checkResult(
   assert.ok(result.closedInTime, 'the TCP connection was closed within the case timeout');
   if (tcp === 'server-closes') {
     assert.ok(result.peerEndedFirst, 'the server closed the TCP connection');
+    // The suite drops TCP itself 1 s after the end of a case (its killAfter(1)), and then
+    // reports that the server did not close it.
+    assert.ok(
+      result.peerEndDelayMs !== null && result.peerEndDelayMs < 1000,
+      `the server closed TCP ${result.peerEndDelayMs} ms after its close frame (< 1000)`,
+    );
   } else if (outcome.close.clean) {
     assert.ok(!result.peerEndedFirst, 'the client waited for the server to close TCP (§7.1.1)');
   }
