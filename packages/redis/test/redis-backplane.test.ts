@@ -200,7 +200,7 @@ test('through Redis: a slow subscriber is dropped while the rest keep up', async
   }, 'the subscription in Redis');
   slow.ws.pause();
   const body = 'y'.repeat(64 * 1024);
-  const count = 300;
+  const count = 200;
   for (let i = 0; i < count; i++) {
     a.server.publish('feed', `${String(i).padStart(6, '0')}${body}`);
     // Paced on the fast subscriber only (probes that arrive late merely loosen the pace).
