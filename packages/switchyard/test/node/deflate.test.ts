@@ -553,3 +553,19 @@ test('out-of-range window options are rejected when the server is created and wh
     (e: SwitchyardError) => e.code === 'SWITCHYARD_ERR_INVALID_ARGUMENT',
   );
 });
+
+test('BrowserWebSocket offers permessage-deflate by default, as browsers do', async (t) => {
+  const { BrowserWebSocket } = await import('../../src/node/browser.js');
+  const s = await echoServer(t, { threshold: 0 });
+  const ws = new BrowserWebSocket(s.url, [], { logger: false });
+  t.after(() => ws.close());
+  await once(ws, 'open');
+  assert.equal(ws.extensions, 'permessage-deflate');
+  const reply = once(ws, 'message') as Promise<[MessageEvent]>;
+  ws.send(TEXT);
+  assert.equal((await reply)[0].data, TEXT);
+  const off = new BrowserWebSocket(s.url, [], { logger: false, perMessageDeflate: false });
+  t.after(() => off.close());
+  await once(off, 'open');
+  assert.equal(off.extensions, '');
+});
