@@ -1071,14 +1071,16 @@ function section9(): ConformanceCase[] {
       );
     }
   }
-  // 9.5 / 9.6: a 1 MiB message written in chops of 64 ... 2048 octets (the suite's 1, 6).
+  // 9.5 / 9.6: a 1 MiB message written in chops of 64 ... 2048 octets (the suite's 3 and 6:
+  // 256 and 2048; every chop is its own write in its own event-loop turn, so 64-octet chops,
+  // 16,384 turns, cost seconds on a busy machine and test nothing that 256 does not).
   const chopSizes = [64, 128, 256, 512, 1024, 2048];
   for (const [sub, kind] of [
     [5, 'text'],
     [6, 'binary'],
   ] as const) {
     const p = make(kind, MiB);
-    for (const i of [0, 5]) {
+    for (const i of [2, 5]) {
       cases.push(
         echoCase(
           `9.${sub}.${i + 1}`,
@@ -1091,13 +1093,13 @@ function section9(): ConformanceCase[] {
     }
   }
   // 9.7 / 9.8: 1000 messages one after the other, each sent once the previous echo is back
-  // (the suite's sizes 0, 64 and 4096 octets of its 0 ... 4096).
+  // (the suite's sizes 0 and 4096 octets, the ends of its 0 ... 4096).
   const roundTripSizes = [0, 16, 64, 256, 1024, 4096];
   for (const [sub, kind] of [
     [7, 'text'],
     [8, 'binary'],
   ] as const) {
-    for (const i of [0, 2, 5]) {
+    for (const i of [0, 5]) {
       const p = make(kind, roundTripSizes[i]);
       const steps: Step[] = [];
       const events: CaseEvent[] = [];

@@ -12,6 +12,7 @@
  * {@link checkResult} then applies the strict rule of `cases.ts`.
  */
 import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { CaseEvent, ConformanceCase, Step, WireFrame } from './cases.js';
@@ -171,8 +172,11 @@ function isCloseFrame(frame: WireFrame): boolean {
 /** How long the tester, as the server, waits after the closing handshake to end TCP. */
 const LINGER_MS = 20;
 
-/** How long to wait, after the last step, for the expected events before closing anyway. */
-const SETTLE_MS = 1000;
+/**
+ * How long before the case's deadline the tester gives up waiting for the expected events and
+ * closes anyway (so that a failing case ends with a report rather than a timeout).
+ */
+const GIVE_UP_BEFORE_DEADLINE_MS = 2000;
 
 /**
  * Plays `testCase` over `socket` (already upgraded; `head` holds bytes read past the HTTP head).
@@ -249,6 +253,10 @@ export async function runCase(
       );
     }
     if (frame.rsv !== 0) result.violations.push(`RSV bits ${frame.rsv} set`);
+    // RFC 6455 §5.5: control frames are not fragmented and carry at most 125 octets.
+    if (frame.opcode >= 8 && (!frame.fin || frame.payload.length > 125)) {
+      result.violations.push(`a fragmented or oversized control frame (opcode ${frame.opcode})`);
+    }
     switch (frame.opcode) {
       case 0:
       case 1:
@@ -261,6 +269,8 @@ export async function runCase(
         message.pieces.push(frame.payload);
         if (frame.fin) {
           const data = Buffer.concat(message.pieces);
+          // RFC 6455 §5.6: what the peer sends as text is UTF-8.
+          if (!message.binary && !isUtf8(data)) result.violations.push('a text message not UTF-8');
           result.events.push({ type: 'message', binary: message.binary, data });
           message = null;
         }
@@ -276,6 +286,8 @@ export async function runCase(
         const code = frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : 1005;
         result.peerClose = { code, reason: frame.payload.subarray(2), order: order++ };
         peerCloseAt = Date.now();
+        // RFC 6455 §5.5.1: the reason, if any, is UTF-8.
+        if (!isUtf8(result.peerClose.reason)) result.violations.push('a close reason not UTF-8');
         // The suite answers a close frame by echoing its code.
         if (result.testerCloseOrder === null) sendClose(code);
         else if (role === 'server') endTcpSoon();
@@ -413,8 +425,12 @@ export async function runCase(
     stepsDone = true;
     maybeFinish();
     if (autoClose && result.testerCloseOrder === null && !gone()) {
-      // The expected events did not all come: close anyway so that the case ends and reports.
-      await waitFor(() => result.testerCloseOrder !== null || gone(), SETTLE_MS);
+      // Wait for the expected events until shortly before the deadline, then close anyway so
+      // that the case ends and reports what it got.
+      await waitFor(
+        () => result.testerCloseOrder !== null || gone(),
+        Math.max(0, deadline - GIVE_UP_BEFORE_DEADLINE_MS - Date.now()),
+      );
       if (result.testerCloseOrder === null && !socket.destroyed) sendClose(1000);
     }
     await closed;
