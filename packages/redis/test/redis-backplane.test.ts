@@ -35,7 +35,7 @@ async function startWorker(t: After, redisUrl: string): Promise<string> {
     clearTimeout(timer);
   });
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('worker not ready in 15 s')), 15_000);
+    const timer = setTimeout(() => reject(new Error('worker not ready in 45 s')), 45_000);
     child.on('message', (m: { ready?: number }) => {
       if (m.ready !== undefined) {
         clearTimeout(timer);

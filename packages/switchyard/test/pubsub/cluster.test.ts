@@ -24,7 +24,7 @@ async function startWorker(
   });
   relay.add(child);
   const ready = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('worker not ready in 15 s')), 15_000);
+    const timer = setTimeout(() => reject(new Error('worker not ready in 45 s')), 45_000);
     child.on('message', (m: { ready?: number }) => {
       if (m.ready !== undefined) {
         clearTimeout(timer);
