@@ -71,6 +71,11 @@ export type Step =
       /** Waits until `count` events have been recorded (a round trip). */
       type: 'await-events';
       count: number;
+    }
+  | {
+      /** Checks that at least `count` events have been recorded by now, without waiting. */
+      type: 'expect-events';
+      count: number;
     };
 
 /** An event the tester records. */
@@ -527,6 +532,8 @@ function section5(): ConformanceCase[] {
             split,
           },
           { type: 'wait', ms: 100 },
+          // The suite's expectation: the first ping is answered at once, mid-message.
+          { type: 'expect-events', count: 1 },
           {
             type: 'send',
             frames: [

@@ -407,6 +407,13 @@ export async function runCase(
         if (gone()) return false;
         result.events.push({ type: 'timeout', label: step.label });
         return true;
+      case 'expect-events':
+        if (result.events.length < step.count) {
+          result.violations.push(
+            `${result.events.length} events by step ${testCase.steps.indexOf(step)}, expected ${step.count}`,
+          );
+        }
+        return true;
       case 'await-events':
         await waitFor(() => result.events.length >= step.count || gone(), deadline - Date.now());
         return !gone();
