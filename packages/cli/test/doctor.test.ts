@@ -290,3 +290,12 @@ describe('the doctor command', () => {
     for (const m of Object.values(MISBEHAVIOURS)) assert.ok(CAUSES[m.finding], m.finding);
   });
 });
+
+test('decodes a chunked error body for display', async () => {
+  const { dechunk } = await import('../src/doctor/probe.js');
+  assert.equal(
+    dechunk(Buffer.from('5\r\nhello\r\n6;x=1\r\n world\r\n0\r\n\r\n')).toString(),
+    'hello world',
+  );
+  assert.equal(dechunk(Buffer.from('5\r\nhel')).toString(), 'hel');
+});

@@ -9,6 +9,7 @@
  * sender (coordinated omission). Latencies go into an HDR histogram (hdr-histogram-js), in
  * microseconds, 3 significant digits.
  */
+import { setMaxListeners } from 'node:events';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { connect, type WebSocket } from 'switchyard';
@@ -91,6 +92,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     useWebAssembly: false,
   });
   const errors: Record<string, number> = {};
+  // Every connection's handshake listens on the one signal.
+  if (options.signal !== undefined) setMaxListeners(options.connections + 16, options.signal);
   const count = (code: string) => (errors[code] = (errors[code] ?? 0) + 1);
   const payload = options.binary ? Buffer.alloc(options.size, 0x61) : 'a'.repeat(options.size);
 

@@ -509,7 +509,7 @@ export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
   if (
     !verdict.ok &&
     status !== 101 &&
-    ![401, 404, 502, 503, 504].includes(status) &&
+    ![401, 404, 426, 502, 503, 504].includes(status) &&
     !(status >= 300 && status < 400)
   ) {
     if (base.extensions !== null) {

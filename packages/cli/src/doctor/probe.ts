@@ -461,7 +461,9 @@ function exchange(
         clearTimeout(bodyTimer);
         cleanup();
         socket.off('data', onBody);
-        record.body = Buffer.concat(body).subarray(0, want);
+        const raw = Buffer.concat(body);
+        const chunked = /\bchunked\b/i.test(String(parsed.head.headers['transfer-encoding'] ?? ''));
+        record.body = (chunked ? dechunk(raw) : raw).subarray(0, want);
         resolve();
       };
       const onBody = (chunk: Buffer) => {
@@ -486,6 +488,21 @@ function exchange(
     socket.on('close', onClose);
     socket.write(result.request);
   });
+}
+
+/** Decodes as much of a chunked body (RFC 9112 §7.1) as arrived; extensions and trailers ignored. */
+export function dechunk(raw: Buffer): Buffer {
+  const out: Buffer[] = [];
+  let at = 0;
+  while (at < raw.length) {
+    const eol = raw.indexOf('\r\n', at);
+    if (eol === -1) break;
+    const size = parseInt(raw.subarray(at, eol).toString('latin1').split(';')[0].trim(), 16);
+    if (!Number.isFinite(size) || size === 0) break;
+    out.push(raw.subarray(eol + 2, Math.min(raw.length, eol + 2 + size)));
+    at = eol + 2 + size + 2;
+  }
+  return Buffer.concat(out);
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
