@@ -26,6 +26,7 @@ export {
   type IncomingMessageData,
 } from './node/websocket.js';
 export { connect, proxyFromEnv, type ConnectOptions } from './node/client.js';
+export type { LeanRequest } from './node/lean-http.js';
 export { BrowserWebSocket, CloseEvent } from './node/browser.js';
 export { CHANNEL_NAMES, consoleLogger, type Logger } from './node/diagnostics.js';
 export {
@@ -39,12 +40,12 @@ export {
 } from './core/errors.js';
 export { ReadyState, CONNECTION_DEFAULTS, type ReadyStateValue } from './core/connection.js';
 export {
-export {
   DEFLATE_DEFAULTS,
   setDeflateConcurrency,
   type PerMessageDeflateConfig,
 } from './node/deflate.js';
 export type { DeflateParams, PerMessageDeflateOptions } from './core/permessage-deflate.js';
+export {
   PubSub,
   PUBSUB_DEFAULTS,
   type PubSubOptions,

@@ -14,21 +14,22 @@ import net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { RemoteProtocolError } from '../core/errors.js';
+import { parseTokenList } from '../core/header-lists.js';
 import { HttpHeadParser, type RequestHead } from '../core/http-head.js';
 import { formatResponse } from '../core/upgrade.js';
 
 /**
- * A request as the upgrade hook sees it: Node's `IncomingMessage` when the WebSocketServer is
- * attached to an `http` server, this lean equivalent on the standalone server.
+ * The standalone server's request: the parts of Node's `IncomingMessage` that a handshake
+ * needs (method, url, httpVersion, headers, rawHeaders, socket), without its stream machinery.
  */
-export interface HandshakeRequest {
+export interface LeanRequest {
   method?: string;
   url?: string;
   httpVersion: string;
   /** Lower-case names; repeated headers joined with ", " (set-cookie: an array). */
   headers: IncomingHttpHeaders;
   rawHeaders: string[];
-  socket: Duplex;
+  socket: net.Socket;
 }
 
 /** What the acceptor needs from its owner. */
@@ -38,14 +39,15 @@ export interface LeanAcceptorOptions {
   /** Milliseconds from accept to a complete head; 408 after that. */
   handshakeTimeout: number;
   /** A complete request that asks to upgrade. */
-  onUpgrade(req: HandshakeRequest, socket: net.Socket, head: Buffer): void;
+  onUpgrade(req: LeanRequest, socket: net.Socket, head: Buffer): void;
   /** A complete request that does not ask to upgrade: answer it (the socket closes after). */
-  onPlainRequest(req: HandshakeRequest, socket: net.Socket): void;
+  onPlainRequest(req: LeanRequest, socket: net.Socket): void;
   /** A head that was too large, malformed, or too slow: already answered; for logging. */
   onBadRequest(error: RemoteProtocolError, socket: net.Socket): void;
 }
 
 const kAcceptor = Symbol('switchyard.acceptor');
+const kPending = Symbol('switchyard.pendingHeads');
 
 interface Pending {
   parser: HttpHeadParser<'request'>;
@@ -53,11 +55,15 @@ interface Pending {
   options: LeanAcceptorOptions;
 }
 
-type Accepted = net.Socket & { [kAcceptor]?: Pending };
+type Accepted = net.Socket & { [kAcceptor]?: Pending; [kPending]?: Set<net.Socket> };
+type LeanServer = net.Server & { [kPending]: Set<net.Socket> };
 
 /** Creates the acceptor; call `listen()` on the result. */
 export function createLeanServer(options: LeanAcceptorOptions): net.Server {
-  return net.createServer({ noDelay: true }, (socket: Accepted) => {
+  const pending = new Set<net.Socket>();
+  const server = net.createServer({ noDelay: true }, (socket: Accepted) => {
+    pending.add(socket);
+    socket[kPending] = pending;
     socket[kAcceptor] = {
       parser: new HttpHeadParser({
         kind: 'request',
@@ -70,7 +76,17 @@ export function createLeanServer(options: LeanAcceptorOptions): net.Server {
     socket.on('data', acceptorOnData);
     socket.on('error', acceptorOnError);
     socket.on('close', acceptorOnClose);
-  });
+  }) as LeanServer;
+  server[kPending] = pending;
+  return server;
+}
+
+/** Destroys the sockets whose request head has not arrived yet (a server shutting down). */
+export function destroyPendingHeads(server: net.Server): void {
+  const pending = (server as Partial<LeanServer>)[kPending];
+  if (pending === undefined) return;
+  for (const socket of pending) socket.destroy();
+  pending.clear();
 }
 
 function detach(socket: Accepted): Pending | undefined {
@@ -78,6 +94,8 @@ function detach(socket: Accepted): Pending | undefined {
   if (pending === undefined) return undefined;
   clearTimeout(pending.timer);
   socket[kAcceptor] = undefined;
+  socket[kPending]?.delete(socket);
+  socket[kPending] = undefined;
   socket.off('data', acceptorOnData);
   socket.off('error', acceptorOnError);
   socket.off('close', acceptorOnClose);
@@ -95,10 +113,13 @@ function acceptorOnData(this: Accepted, chunk: Buffer): void {
     pending.options.onBadRequest(result.error, this);
     return;
   }
-  const req = toHandshakeRequest(result.head, this);
+  const req = toLeanRequest(result.head, this);
   const rest = result.rest;
   const head = rest.length === 0 ? EMPTY : Buffer.from(rest.buffer, rest.byteOffset, rest.length);
-  if (req.headers.upgrade !== undefined) {
+  // RFC 9110 §7.8: an Upgrade header counts only when Connection lists "upgrade"; otherwise
+  // this is a plain request (node:http routes it the same way).
+  const connection = parseTokenList(req.headers.connection);
+  if (req.headers.upgrade !== undefined && connection !== null && connection.includes('upgrade')) {
     // The socket stays flowing: whoever takes it attaches its own 'data' listener at once.
     this.on('error', swallow);
     pending.options.onUpgrade(req, this, head);
@@ -155,7 +176,7 @@ function swallow(): void {
 
 const EMPTY = Buffer.alloc(0);
 
-function toHandshakeRequest(head: RequestHead, socket: Duplex): HandshakeRequest {
+function toLeanRequest(head: RequestHead, socket: net.Socket): LeanRequest {
   return {
     method: head.method,
     url: head.url,

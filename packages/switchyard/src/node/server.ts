@@ -15,6 +15,7 @@ import http from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Http2ServerRequest, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -40,6 +41,7 @@ import { CONNECTION_DEFAULTS } from '../core/connection.js';
 import { validateDeflateOptions } from '../core/permessage-deflate.js';
 import { acceptDeflateOffers, deflateConfig } from './deflate.js';
 import { channels, resolveLogger, type Logger } from './diagnostics.js';
+import { answer, createLeanServer, destroyPendingHeads, type LeanRequest } from './lean-http.js';
 import { checkHeartbeat, WebSocket, type SendData, type WebSocketOptions } from './websocket.js';
 import {
   attachHttp2,
@@ -96,9 +98,11 @@ export type UpgradeDecision = UpgradeAcceptance | UpgradeRejection | void | unde
 /**
  * The request of a handshake: Node's `IncomingMessage` for an HTTP/1.1 upgrade, its
  * `Http2ServerRequest` for an HTTP/2 extended CONNECT (RFC 8441; `req.httpVersion` is '2.0',
- * the Host is in `req.authority`). Both have `headers`, `url`, `method` and `socket`.
+ * the Host is in `req.authority`), and a {@link LeanRequest} on the standalone server (`listen`),
+ * which reads heads with the core's parser instead of node:http. All have `headers`, `url`,
+ * `method`, `httpVersion` and `socket`.
  */
-export type HandshakeRequest = IncomingMessage | Http2ServerRequest;
+export type HandshakeRequest = IncomingMessage | Http2ServerRequest | LeanRequest;
 
 /** The async upgrade hook: authenticate, check, choose, attach a context, or reject. */
 export type UpgradeHook = (
@@ -116,7 +120,11 @@ export function reject(
 }
 
 /** A handler for a protocol other than websocket, switched to with 101 (RFC 9110 §7.8). */
-export type ProtocolHandler = (socket: Duplex, head: Buffer, req: IncomingMessage) => void;
+export type ProtocolHandler = (
+  socket: Duplex,
+  head: Buffer,
+  req: IncomingMessage | LeanRequest,
+) => void;
 
 /** Who may connect, by the Origin header (RFC 6455 §10.2). */
 export type OriginPolicy =
@@ -155,6 +163,8 @@ export interface ServerOptions extends WebSocketOptions {
   handshakeTimeout?: number;
   /** Largest request head the standalone server accepts, in bytes. Default 16 KiB. */
   maxHeaderBytes?: number;
+  /** Most header fields in a request head on the standalone server (431 above). Default 100. */
+  maxHeaders?: number;
   /** Most open WebSockets; further upgrades get 503. Default 100,000. */
   maxConnections?: number;
   /** Most handshakes waiting on the hook at once; further ones get 503. Default 1,024. */
@@ -193,6 +203,8 @@ const EARLY_DATA_LIMIT = 64 * 1024;
 export const SERVER_DEFAULTS = {
   handshakeTimeout: 10_000,
   maxHeaderBytes: 16 * 1024,
+  /** Header fields in one request head (the standalone server); 431 above. */
+  maxHeaders: 100,
   maxConnections: 100_000,
   maxPendingHandshakes: 1024,
   heartbeat: { interval: 30_000, timeout: 30_000 },
@@ -215,13 +227,17 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   /** @internal */ readonly logger: Logger | null;
   private readonly paths: Set<string> | null;
   private readonly protocolHandlers = new Map<string, ProtocolHandler>();
-  private httpServer: HttpServer | HttpsServer | AnyHttp2Server | null = null;
+  private httpServer: HttpServer | HttpsServer | AnyHttp2Server | net.Server | null = null;
   private http2: Http2Attachment | null = null;
   private ownsServer = false;
   private pending = 0;
   /** @internal */ closing = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  private readonly onServerUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  private readonly onServerUpgrade: (
+    req: IncomingMessage | LeanRequest,
+    socket: Duplex,
+    head: Buffer,
+  ) => void;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -269,55 +285,27 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
         ),
       );
     }
-    const handshakeTimeout = this.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout;
-    const server = http.createServer({
-      maxHeaderSize: this.options.maxHeaderBytes ?? SERVER_DEFAULTS.maxHeaderBytes,
-      headersTimeout: handshakeTimeout,
-      requestTimeout: handshakeTimeout,
-      // Node checks those two timeouts only every `connectionsCheckingInterval` (30 s by
-      // default), so a slowloris client dribbling a head byte by byte would hold its socket for
-      // up to 30 s past handshakeTimeout. Checking at a tenth of it (at least every second, at
-      // most every 50 ms) makes the timeout hold within 10%.
-      connectionsCheckingInterval: Math.min(1000, Math.max(50, handshakeTimeout / 10)),
-    });
-    server.on('request', (req, res) => {
-      // A WebSocket-only endpoint answers a plain request with 426 (RFC 9110 §15.5.22), saying
-      // what was missing: often a proxy dropped `Connection: upgrade` on the way.
-      const check = validateUpgradeRequest(toUpgradeRequest(req), {});
-      const reason = check.ok ? 'The request was not an upgrade request.' : check.error.message;
-      const supported = this.supportedProtocols();
-      const error = new RemoteProtocolError('SWITCHYARD_ERR_UPGRADE_REQUIRED', reason, {
-        status: 426,
-      });
-      this.reportRejection(req, req.socket, error);
-      const body = `${reason}\nThis endpoint speaks ${supported.join(', ')}: send an upgrade request.\n`;
-      res.writeHead(426, {
-        Upgrade: supported.join(', '),
-        Connection: 'Upgrade, close',
-        'Content-Type': 'text/plain; charset=utf-8',
-        'Content-Length': Buffer.byteLength(body),
-      });
-      res.end(body);
-    });
-    server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
-      // Oversized or malformed heads, and slow ones (headersTimeout), end here.
-      const status =
-        error.code === 'HPE_HEADER_OVERFLOW'
-          ? 431
-          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? 408
-            : 400;
-      this.logger?.warn('bad HTTP request head', { status, code: error.code });
-      channels.handshakeRejected.publish({
-        code: 'SWITCHYARD_ERR_HANDSHAKE_MALFORMED',
-        status,
-        message: error.message,
-      });
-      if (socket.writable) socket.end(formatResponse(status, undefined, {}, `${error.message}\n`));
-      else socket.destroy();
+    // The standalone server reads request heads with the core's strict parser on plain TCP
+    // sockets: no node:http parser, IncomingMessage or ServerResponse per handshake, and one
+    // deadline per socket for the whole head (slowloris: 408 after handshakeTimeout).
+    const server = createLeanServer({
+      maxHeaderBytes: this.options.maxHeaderBytes ?? SERVER_DEFAULTS.maxHeaderBytes,
+      maxHeaders: this.options.maxHeaders ?? SERVER_DEFAULTS.maxHeaders,
+      handshakeTimeout: this.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
+      onUpgrade: (req, socket, head) => this.onServerUpgrade(req, socket, head),
+      onPlainRequest: (req, socket) => this.answerPlainRequest(req, socket),
+      onBadRequest: (error) => {
+        this.logger?.warn(`bad HTTP request head: ${error.message}`, { status: error.status });
+        channels.handshakeRejected.publish({
+          code: error.code,
+          status: error.status,
+          message: error.message,
+        });
+      },
     });
     this.ownsServer = true;
-    this.attach(server);
+    this.httpServer = server;
+    this.startHeartbeat();
     return new Promise((resolve, rejectPromise) => {
       server.once('error', rejectPromise);
       server.listen(port, host, () => {
@@ -342,6 +330,29 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   /** How many connections of this server are subscribed to `topic` (O(1)). */
   subscriberCount(topic: string): number {
     return this.pubsub.subscriberCount(topic);
+  }
+
+  /**
+   * A WebSocket-only endpoint answers a plain request with 426 (RFC 9110 §15.5.22), saying what
+   * was missing: often a proxy dropped `Connection: upgrade` on the way.
+   */
+  private answerPlainRequest(req: LeanRequest, socket: Duplex): void {
+    const check = validateUpgradeRequest(toUpgradeRequest(req), {});
+    const reason = check.ok ? 'The request was not an upgrade request.' : check.error.message;
+    const supported = this.supportedProtocols();
+    const error = new RemoteProtocolError('SWITCHYARD_ERR_UPGRADE_REQUIRED', reason, {
+      status: 426,
+    });
+    this.reportRejection(req, socket, error);
+    answer(
+      socket,
+      426,
+      `${reason}\nThis endpoint speaks ${supported.join(', ')}: send an upgrade request.\n`,
+      {
+        Upgrade: supported.join(', '),
+        Connection: 'Upgrade',
+      },
+    );
   }
 
   /** The address the server listens on, when it listens. */
@@ -382,7 +393,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
    * @throws LocalProtocolError when called twice for the same socket.
    */
   async handleUpgrade(
-    req: IncomingMessage,
+    req: IncomingMessage | LeanRequest,
     socket: Duplex,
     head: Buffer,
   ): Promise<WebSocket | null> {
@@ -730,7 +741,12 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     if (isHttp2Stream(socket)) {
       // RFC 8441: a rejection is an ordinary HTTP/2 response on the stream.
       this.reportRejection(req, socket, error);
-      respondToStream(socket, status, headers, body ?? `${http.STATUS_CODES[status] ?? 'Rejected'}\n`);
+      respondToStream(
+        socket,
+        status,
+        headers,
+        body ?? `${http.STATUS_CODES[status] ?? 'Rejected'}\n`,
+      );
       return null;
     }
     return this.rejectWith(
@@ -833,7 +849,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     clearTimeout(timer);
     for (const ws of this.clients) ws.terminate();
     for (const socket of this.sockets) socket.destroy();
-    if (this.ownsServer && server !== null) (server as HttpServer).closeAllConnections?.();
+    if (this.ownsServer && server !== null) destroyPendingHeads(server as net.Server);
     await serverClosed;
     await this.pubsub.close();
     this.emit('close');
@@ -845,7 +861,7 @@ function sweepHeartbeat(clients: Set<WebSocket>, interval: number, timeout: numb
 }
 
 /** The core's view of a request: Node's IncomingMessage already has this shape. */
-function toUpgradeRequest(req: IncomingMessage): UpgradeRequest {
+function toUpgradeRequest(req: IncomingMessage | LeanRequest): UpgradeRequest {
   return {
     method: req.method ?? '',
     httpVersion: req.httpVersion,
@@ -865,7 +881,7 @@ function websocketOnLeave(this: OwnedWebSocket): void {
   this[kOwner]?.clients.delete(this);
 }
 
-function requestUrl(req: IncomingMessage): URL {
+function requestUrl(req: IncomingMessage | LeanRequest): URL {
   const host = typeof req.headers.host === 'string' ? req.headers.host : 'localhost';
   const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
   try {
