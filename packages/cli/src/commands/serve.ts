@@ -13,6 +13,8 @@ Options:
       --port <n>      port (default: $PORT, else 8080; 0 for any free port)
       --host <addr>   address (default: $HOST, else 127.0.0.1; 0.0.0.0 for every
                       interface, to reach the demo from other machines)
+  --redis URL         share the /broadcast room with other serve processes through Redis
+                      (default: REDIS_URL; none: the room is this process's own)
   -q, --quiet         no log line per connection
   -h, --help          show this help
 `;
@@ -26,6 +28,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
       port: { type: 'string' },
       host: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
+      redis: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -42,9 +45,16 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
   const { port, host } = listenAddress(values, io.env, { port: 8080, host: '127.0.0.1' });
   const style = createStyle(io.stdout, io.env);
   const time = () => new Date().toISOString().slice(11, 23);
+  // With Redis, several serve processes share the /broadcast room (pub/sub backplane).
+  const redisUrl = values.redis ?? io.env.REDIS_URL;
+  const backplane =
+    redisUrl === undefined || redisUrl === ''
+      ? undefined
+      : new (await import('@switchyard/redis')).RedisBackplane({ url: redisUrl });
   const server = await startServe({
     port,
     host,
+    backplane,
     log:
       values.quiet === true
         ? undefined

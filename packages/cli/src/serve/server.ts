@@ -13,7 +13,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'switchyard';
 import { formatAcceptResponse, reasonPhrase } from 'switchyard/core';
 import { answerStatus, listEndpoints, MISBEHAVIOURS } from './endpoints.js';
-import { LoopRoom, type Room } from './room.js';
+import type { Backplane } from 'switchyard';
+import { TopicRoom, type Room } from './room.js';
 
 /** Options of {@link startServe}. */
 export interface ServeOptions {
@@ -23,8 +24,13 @@ export interface ServeOptions {
   host: string;
   /** Where log lines go (one per connection event); none when absent. */
   log?: (line: string) => void;
-  /** The /broadcast room. Default: a {@link LoopRoom}. */
+  /** The /broadcast room. Default: a {@link TopicRoom} on the server's pub/sub topics. */
   room?: Room;
+  /**
+   * A pub/sub backplane (for example `@switchyard/redis`): serve processes that share one
+   * share the /broadcast room.
+   */
+  backplane?: Backplane;
 }
 
 /** A running `switchyard serve`. */
@@ -52,13 +58,20 @@ const PAGE_URL = new URL('../../public/index.html', import.meta.url);
 /** Starts the server; resolves once it listens. */
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const log = options.log ?? (() => {});
-  const room = options.room ?? new LoopRoom();
   const traces = new Map<string, Trace>();
   const sockets = new Set<Duplex>();
   // The page is served by the same server, so 'same-origin' would admit it; 'any' also admits
   // pages and tools elsewhere, which a test server should (there is nothing to hijack here).
   // Compression on, as most deployments have it, so that the page and doctor show it negotiated.
-  const wss = new WebSocketServer({ origin: 'any', logger: false, perMessageDeflate: true });
+  const wss = new WebSocketServer({
+    origin: 'any',
+    logger: false,
+    perMessageDeflate: true,
+    pubsub: options.backplane === undefined ? undefined : { backplane: options.backplane },
+  });
+  // /broadcast is a topic: a message is framed once for the whole room, and with a backplane
+  // the room spans every serve process on it.
+  const room = options.room ?? new TopicRoom(wss);
   const page = await readFile(PAGE_URL);
 
   const server = http.createServer((req, res) => {

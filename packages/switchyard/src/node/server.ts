@@ -608,6 +608,9 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   adopt(ws: WebSocket, req: HandshakeRequest): void {
     ws.topicHub = this.pubsub;
     this.clients.add(ws);
+    // A server driven only through handleUpgrade/handleStream has no server to attach to: its
+    // heartbeat starts with its first connection (idempotent otherwise).
+    this.startHeartbeat();
     (ws as OwnedWebSocket)[kOwner] = this;
     ws.on('close', websocketOnLeave);
     this.emit('connection', ws, req);

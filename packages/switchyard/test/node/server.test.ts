@@ -622,3 +622,22 @@ test('logs one line per rejected handshake through the logger option', async (t)
   assert.equal(lines.length, 1);
   assert.match(lines[0], /426/);
 });
+
+test('a server used only through handleUpgrade runs its heartbeat too', async (t) => {
+  const wss = new WebSocketServer({ logger: false, heartbeat: { interval: 150, timeout: 400 } });
+  const httpServer = http.createServer();
+  httpServer.on('upgrade', (req, socket, head) => void wss.handleUpgrade(req, socket, head));
+  await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
+  const port = (httpServer.address() as { port: number }).port;
+  t.after(() => new Promise((r) => httpServer.close(r)));
+  t.after(() => wss.close({ timeout: 200 }));
+  const raw = await RawClient.connect(port);
+  t.after(() => raw.destroy());
+  raw.write(upgradeRequest(port));
+  await raw.readHead();
+  await raw.closed(3000);
+  assert.ok(
+    serverFrames(afterHead(raw.received)).some((f) => f.opcode === 9),
+    'it was pinged',
+  );
+});
