@@ -754,7 +754,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (this.conn.closeTransport) {
       if (this.conn.role === 'server' || this.conn.error !== null) {
         // RFC 6455 §7.1.1: the server closes TCP first; after a failure, either side may.
-        this.socket.end();
+        if (!this.socket.writableEnded) this.socket.end();
       }
       this.armCloseTimer();
     } else if (this.socket.writableLength > this.maxBufferedAmount) {
@@ -836,7 +836,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** @internal the peer half-closed: finish our side too. */
   onSocketEnd(): void {
     this.conn.receiveEof();
-    if (!this.closed) this.socket.end();
+    // Ending a socket that is already ending makes Node build an ERR_STREAM_ALREADY_FINISHED
+    // error, stack trace and all: a tenth of the server's time in a handshake-and-close loop.
+    if (!this.closed && !this.socket.writableEnded) this.socket.end();
   }
 
   /** @internal the socket is gone. */
@@ -956,7 +958,13 @@ function writeJoined(socket: Duplex, chunks: Uint8Array[]): void {
   socket.uncork();
 }
 
-function pushRun(out: Buffer[], chunks: Uint8Array[], start: number, end: number, bytes: number): void {
+function pushRun(
+  out: Buffer[],
+  chunks: Uint8Array[],
+  start: number,
+  end: number,
+  bytes: number,
+): void {
   if (end - start === 1) out.push(asBuffer(chunks[start]));
   else if (end - start > 1) out.push(joinRun(chunks, start, end, bytes));
 }
