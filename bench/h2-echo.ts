@@ -110,6 +110,19 @@ for (let i = 0; i < runs; i++) {
 }
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+if (args.includes('--json')) {
+  // One line for `npm run bench`, which shows it beside its HTTP/1.1 scenarios.
+  const summary = Object.entries(results).map(([protocol, rows]) => ({
+    protocol,
+    msgPerSec: Math.round(median(rows.map((r) => r.rate))),
+    serverCpuMicrosPerMsg: Number(median(rows.map((r) => r.cpuPerMsg)).toFixed(2)),
+    runs: rows.map((r) => Math.round(r.rate)),
+  }));
+  console.log(JSON.stringify({ conns, size, seconds, results: summary }));
+  child.stdin!.end();
+  child.kill();
+  process.exit(0);
+}
 console.log(
   `echo, ${conns} connections, ${size}-byte messages, ${seconds} s x ${runs} runs (median)`,
 );

@@ -641,6 +641,21 @@ async function runMicro(quick: boolean): Promise<unknown> {
   return JSON.parse(r.stdout.trim().split('\n').pop() as string);
 }
 
+/** Echo over HTTP/2 (RFC 8441) beside HTTP/1.1, Switchyard on both ends (bench/h2-echo.ts). */
+async function runH2(quick: boolean): Promise<unknown> {
+  const argv = pinned(0, [
+    process.execPath,
+    '--import',
+    'tsx',
+    join(here, 'h2-echo.ts'),
+    '--json',
+    ...(quick ? ['--seconds', '1', '--runs', '1'] : ['--seconds', '3', '--runs', '3']),
+  ]);
+  const r = spawnSync(argv[0], argv.slice(1), { cwd: root, encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`HTTP/2 echo failed: ${r.stderr || r.error?.message}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = new Date();
@@ -677,11 +692,11 @@ async function main(): Promise<void> {
     let list = scenarios(args.quick);
     if (args.scenarios) {
       const unknown = args.scenarios.filter(
-        (n) => !list.some((s) => s.name === n) && n !== 'micro',
+        (n) => !list.some((s) => s.name === n) && n !== 'micro' && n !== 'h2',
       );
       if (unknown.length)
         throw new Error(
-          `unknown scenario ${unknown.join(', ')}: ${list.map((s) => s.name).join(', ')}, micro`,
+          `unknown scenario ${unknown.join(', ')}: ${list.map((s) => s.name).join(', ')}, h2, micro`,
         );
       list = list.filter((s) => args.scenarios!.includes(s.name));
       if (!args.scenarios.includes('micro')) args.micro = false;
@@ -763,6 +778,11 @@ async function main(): Promise<void> {
     report.scenarios = out;
   }
 
+  if (args.load && (args.scenarios === null || args.scenarios.includes('h2'))) {
+    log('  echo over HTTP/2 beside HTTP/1.1…');
+    report.h2 = await runH2(args.quick);
+  }
+
   if (args.micro) {
     log('  microbenchmarks…');
     report.micro = await runMicro(args.quick);
@@ -835,6 +855,25 @@ export function renderReport(report: Record<string, unknown>): string {
       ]);
     }
     parts.push(table(cpu));
+  }
+  const h2 = report.h2 as
+    | {
+        conns: number;
+        size: number;
+        results: Array<{ protocol: string; msgPerSec: number; serverCpuMicrosPerMsg: number }>;
+      }
+    | undefined;
+  if (h2) {
+    const rows = [
+      [
+        `echo, Switchyard both ends, ${h2.conns} connections × 1 in flight, ${h2.size} B`,
+        'msg/s',
+        'server CPU µs/msg',
+      ],
+    ];
+    for (const r of h2.results)
+      rows.push([r.protocol, fmt(r.msgPerSec), fmt(r.serverCpuMicrosPerMsg)]);
+    parts.push(table(rows));
   }
   const micro = report.micro as
     | {

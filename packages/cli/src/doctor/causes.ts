@@ -130,6 +130,16 @@ export const CAUSES: Record<string, Cause> = {
       'Or serve WebSockets over HTTP/2 with RFC 8441 (advertise SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 and accept `:protocol = websocket` CONNECT streams); clients without RFC 8441 support will still fail.',
     ],
   },
+  'h2-websocket-broken': {
+    severity: 'problem',
+    title: 'Extended CONNECT is advertised, but a WebSocket over HTTP/2 fails',
+    meaning:
+      'The server sets SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441), so a browser whose page came over HTTP/2 opens its WebSocket as an HTTP/2 stream on that connection, and never falls back to HTTP/1.1. Here that stream did not become a working WebSocket, so those browsers fail while HTTP/1.1 clients (and this report above) succeed.',
+    fix: [
+      'Advertise the setting only where WebSocket streams are really served: Switchyard sets it when a WebSocketServer is attached to the http2 server; elsewhere, turn off `enableConnectProtocol`.',
+      'Check that the CONNECT route (`:method CONNECT`, `:protocol websocket`, the path) reaches the WebSocket handler, and that a front end (CDN, load balancer) that advertises the setting also forwards such streams.',
+    ],
+  },
   'h2c-only': {
     severity: 'problem',
     title: 'The endpoint speaks cleartext HTTP/2 (h2c) only',

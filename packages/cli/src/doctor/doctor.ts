@@ -363,6 +363,20 @@ export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
           }
         : { name: 'HTTP/2', status: 'info', summary: `no h2 (${h2.reason})` },
     );
+    if (h2.speaksH2 && h2.websocket !== undefined) {
+      const w = h2.websocket;
+      report.checks.push(
+        w.ok
+          ? {
+              name: 'WS over h2',
+              status: 'pass',
+              summary: `a WebSocket opened as an HTTP/2 stream in ${w.openMs} ms, pong after ${w.pingMs} ms${w.closed ? ', closed cleanly' : ', close not answered'}`,
+            }
+          : { name: 'WS over h2', status: 'fail', summary: w.reason },
+      );
+      // Browsers whose page came over h2 open WebSockets this way when the setting is there.
+      if (!w.ok) add('h2-websocket-broken', w.reason);
+    }
   }
 
   if (first.failure !== null) {
