@@ -21,7 +21,10 @@ test('docs/reference.md lists every error code, and only real ones', () => {
 
 test('the README starts with the two commands that work on a fresh machine', () => {
   const readme = read('README.md');
-  const firstBlock = readme.slice(readme.indexOf('```'), readme.indexOf('```', readme.indexOf('```') + 3));
+  const firstBlock = readme.slice(
+    readme.indexOf('```'),
+    readme.indexOf('```', readme.indexOf('```') + 3),
+  );
   assert.match(firstBlock, /npm ci && npm start/);
   assert.match(firstBlock, /npm test/);
 });
