@@ -233,6 +233,16 @@ export class DeflateCodec {
     this.limiter = limiter;
   }
 
+  /**
+   * When this connection's outgoing messages are compressed without context takeover (the
+   * server negotiated server_no_context_takeover, RFC 7692 §7.1.1.1), a message compresses to
+   * the same bytes for every connection with the same settings, so a published message can be
+   * compressed once for all of them. This key names those settings; null with context takeover.
+   */
+  get sharedCompressionKey(): string | null {
+    return this.deflateReset ? `${this.deflateBits}:${this.level}:${this.memLevel}` : null;
+  }
+
   /** Whether zlib contexts are allocated now (false once released or closed). */
   get holdsContexts(): boolean {
     return this.inflater !== null || this.deflater !== null;
@@ -596,4 +606,21 @@ export function acceptDeflateResponseFor(
     header: formatExtensions(extensions),
     codec: new DeflateCodec(result.params, 'client', config, maxPayload),
   };
+}
+
+/**
+ * Compresses one message on its own (no context taken over from earlier messages), as a
+ * connection with `sharedCompressionKey` `key` would: a raw DEFLATE stream with a sync flush and
+ * the trailing 0x00 0x00 0xff 0xff removed (RFC 7692 §7.2.1). Synchronous: it runs once per
+ * published message for all its subscribers, and a message is bounded by maxPayload.
+ */
+export function compressShared(key: string, payload: Uint8Array): Buffer {
+  const [windowBits, level, memLevel] = key.split(':').map(Number);
+  const out = zlib.deflateRawSync(payload, {
+    windowBits,
+    level,
+    memLevel,
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+  });
+  return endsWithTrailer(out) ? out.subarray(0, out.length - 4) : out;
 }

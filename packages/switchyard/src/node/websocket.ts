@@ -301,12 +301,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   /** @internal queues a message framed once for many connections (pub/sub fan-out). */
-  sendFramed(chunks: readonly Uint8Array[]): void {
+  sendFramed(chunks: readonly Uint8Array[], rsv1 = false): void {
     // Behind a message being compressed, to keep messages in order (permessage-deflate).
-    if (this.queueBehindDeflate(() => this.conn.sendFramed(chunks))) return;
+    if (this.queueBehindDeflate(() => this.conn.sendFramed(chunks, rsv1))) return;
     // Not written yet: the fan-out calls flush() once per tick, so that a burst of publishes
     // costs each subscriber one vectored write instead of one write per message.
-    this.conn.sendFramed(chunks);
+    this.conn.sendFramed(chunks, rsv1);
   }
 
   /**
@@ -800,6 +800,16 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       );
     }
     this.socket.destroy();
+  }
+
+  /**
+   * @internal The key under which a published message compressed once can be sent to this
+   * connection (see DeflateCodec.sharedCompressionKey), with the codec's size threshold; null
+   * when the connection compresses with context takeover or not at all.
+   */
+  get sharedCompression(): { key: string; threshold: number } | null {
+    const key = this.deflate?.sharedCompressionKey ?? null;
+    return key === null ? null : { key, threshold: (this.deflate as DeflateCodec).threshold };
   }
 
   /** @internal a client's own heartbeat (a server sweeps all its connections with one timer). */

@@ -25,6 +25,7 @@ import { isUtf8 } from 'node:buffer';
 import { LocalProtocolError } from '../core/errors.js';
 import { ReadyState } from '../core/connection.js';
 import { Opcode, serializeFrame } from '../core/frame.js';
+import { compressShared } from '../node/deflate.js';
 import { channels, type Logger } from '../node/diagnostics.js';
 import { toBytes, type SendData, type WebSocket } from '../node/websocket.js';
 import {
@@ -84,6 +85,11 @@ export interface PubSubStats {
   closedSlow: number;
   /** Failures reported by the backplane (each also on `switchyard:backplane-error`). */
   backplaneErrors: number;
+  /**
+   * Compressions of published messages: one per message and set of deflate settings, shared by
+   * every subscriber that negotiated server_no_context_takeover with those settings.
+   */
+  compressed: number;
 }
 
 /** The defaults of {@link PubSubOptions}. */
@@ -103,6 +109,7 @@ export class PubSub {
     dropped: 0,
     closedSlow: 0,
     backplaneErrors: 0,
+    compressed: 0,
   };
   private readonly topicMap = new Map<string, Set<WebSocket>>();
   private readonly backplane: Backplane | null;
@@ -284,8 +291,11 @@ export class PubSub {
     const subscribers = this.topicMap.get(topic);
     if (subscribers === undefined) return 0;
     if (subscribers.size === 1 && subscribers.has(except as WebSocket)) return 0;
-    // Framed once for everyone; the chunks are shared, never copied per subscriber.
-    const chunks = serializeFrame(binary ? Opcode.BINARY : Opcode.TEXT, payload);
+    // Framed once for everyone; the chunks are shared, never copied per subscriber. Subscribers
+    // that compress without context takeover share one compressed frame per set of settings.
+    const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
+    const chunks = serializeFrame(opcode, payload);
+    let compressed: Map<string, Uint8Array[]> | null = null;
     let delivered = 0;
     for (const ws of subscribers) {
       if (ws === except || ws.readyState !== ReadyState.OPEN) continue;
@@ -293,7 +303,18 @@ export class PubSub {
         this.onSlow(ws, topic);
         continue;
       }
-      ws.sendFramed(chunks);
+      const shared = ws.sharedCompression;
+      if (shared !== null && payload.length >= shared.threshold) {
+        compressed ??= new Map();
+        let frame = compressed.get(shared.key);
+        if (frame === undefined) {
+          // RFC 7692 §6: RSV1 set on the (only) frame of a compressed message.
+          frame = serializeFrame(opcode, compressShared(shared.key, payload), { rsv1: true });
+          compressed.set(shared.key, frame);
+          this.stats.compressed++;
+        }
+        ws.sendFramed(frame, true);
+      } else ws.sendFramed(chunks);
       this.toFlush.add(ws);
       delivered++;
     }
