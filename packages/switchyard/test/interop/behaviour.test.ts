@@ -37,3 +37,11 @@ runBehaviourSuite(
   'Switchyard client ↔ ws server, permessage-deflate',
   withDeflate(switchyardClientToWs),
 );
+runBehaviourSuite(
+  'Switchyard client ↔ Switchyard server over HTTP/2, permessage-deflate',
+  withDeflate(switchyardOverHttp2),
+);
+runBehaviourSuite(
+  'Switchyard client ↔ Switchyard server over HTTP/2 with TLS, permessage-deflate',
+  withDeflate(switchyardOverHttp2Tls),
+);
