@@ -266,7 +266,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   /** Whether the socket is TLS. */
   get secure(): boolean {
-    return (this.socket as { encrypted?: boolean }).encrypted === true;
+    // A TLS socket says so itself; an HTTP/2 stream through its session (RFC 8441 over h2).
+    const socket = this.socket as { encrypted?: boolean; session?: { encrypted?: boolean } };
+    return socket.encrypted === true || socket.session?.encrypted === true;
   }
 
   // ---- topics (server connections; see src/pubsub/topics.ts and docs/pubsub.md) ------------

@@ -124,7 +124,8 @@ test('one HTTP/2 server on one port takes HTTP/1.1 upgrades and HTTP/2 WebSocket
     assert.equal(data, 'both');
   }
   assert.deepEqual(versions, ['1.1', '2.0']);
-  assert.equal(h2.secure, false, 'an HTTP/2 stream is not itself a TLS socket');
+  assert.equal(h1.secure, true);
+  assert.equal(h2.secure, true, 'a stream of a TLS HTTP/2 session is secure too');
 });
 
 test('falls back to HTTP/1.1 when the server does not advertise extended CONNECT', async (t) => {
