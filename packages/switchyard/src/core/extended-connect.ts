@@ -20,7 +20,7 @@
 
 import { LocalProtocolError, RemoteProtocolError, UnexpectedResponseError } from './errors.js';
 import type { ErrorCode } from './errors.js';
-import type { HandshakeFailure, ServerAcceptInfo } from './handshake.js';
+import { checkAcceptedOffers, type HandshakeFailure, type ServerAcceptInfo } from './handshake.js';
 import {
   isToken,
   joinHeaderValue,
@@ -464,10 +464,6 @@ export function formatExtendedConnectRequest(
   return out;
 }
 
-function fail(code: ErrorCode, message: string): HandshakeFailure {
-  return { ok: false, error: new RemoteProtocolError(code, message) };
-}
-
 /**
  * Checks the server's answer to an extended CONNECT. RFC 8441 §5: a 2xx opens the WebSocket;
  * anything else is an ordinary HTTP response, reported as an {@link UnexpectedResponseError}
@@ -505,49 +501,12 @@ export function validateExtendedConnectResponse(
     };
   }
 
-  // RFC 6455 §4.1: fail if the response "indicates the use of an extension that was not
-  // present in the client's handshake".
-  let extensions: ExtensionOffer[] = [];
-  const extensionsHeader = listValue(headers['sec-websocket-extensions']);
-  if (extensionsHeader !== undefined) {
-    const parsed = parseExtensionOffers(extensionsHeader);
-    if (parsed === null || parsed.length === 0) {
-      return fail(
-        'SWITCHYARD_ERR_HANDSHAKE_EXTENSIONS',
-        'The server sent a malformed Sec-WebSocket-Extensions header (RFC 6455 §9.1).',
-      );
-    }
-    const seen = new Set<string>();
-    for (const extension of parsed) {
-      if (!offer.extensionsOffered.includes(extension.name) || seen.has(extension.name)) {
-        return fail(
-          'SWITCHYARD_ERR_HANDSHAKE_EXTENSIONS',
-          `The server accepted extension ${extension.name}, which was not offered or was accepted twice (RFC 6455 §4.1).`,
-        );
-      }
-      seen.add(extension.name);
-    }
-    extensions = parsed;
-  }
-
-  // RFC 6455 §4.1: fail if the response "indicates the use of a subprotocol that was not
-  // present in the client's handshake"; §4.2.2: a single value.
-  let protocol = '';
-  const protocolHeader = headers['sec-websocket-protocol'];
-  if (protocolHeader !== undefined) {
-    if (typeof protocolHeader !== 'string' || !isToken(protocolHeader)) {
-      return fail(
-        'SWITCHYARD_ERR_HANDSHAKE_PROTOCOL',
-        'The server sent a Sec-WebSocket-Protocol that is not a single token (RFC 6455 §4.2.2).',
-      );
-    }
-    if (!offer.protocols.includes(protocolHeader)) {
-      return fail(
-        'SWITCHYARD_ERR_HANDSHAKE_PROTOCOL',
-        `The server chose subprotocol ${protocolHeader}, which was not offered (RFC 6455 §4.1).`,
-      );
-    }
-    protocol = protocolHeader;
-  }
-  return { ok: true, protocol, extensions };
+  // RFC 8441 §5: extensions and subprotocol are negotiated as in HTTP/1.1 (RFC 6455 §4.1).
+  return checkAcceptedOffers(
+    {
+      'sec-websocket-extensions': listValue(headers['sec-websocket-extensions']),
+      'sec-websocket-protocol': listValue(headers['sec-websocket-protocol']),
+    },
+    offer,
+  );
 }

@@ -649,6 +649,18 @@ export function validateServerResponse(
     );
   }
 
+  return checkAcceptedOffers(headers, expect);
+}
+
+/**
+ * RFC 6455 §4.1: the extensions and the subprotocol a server accepted must be among those the
+ * client offered, each at most once. Shared by the HTTP/1.1 101 and the RFC 8441 200 (where the
+ * same headers carry the same meaning, §5).
+ */
+export function checkAcceptedOffers(
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>,
+  expect: { readonly protocols: readonly string[]; readonly extensionsOffered: readonly string[] },
+): { ok: true; protocol: string; extensions: ExtensionOffer[] } | HandshakeFailure {
   // RFC 6455 §4.1: fail if the response "indicates the use of an extension that was not
   // present in the client's handshake". The same extension twice cannot be in use twice.
   let extensions: ExtensionOffer[] = [];
