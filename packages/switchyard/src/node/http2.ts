@@ -49,7 +49,6 @@ import {
   validateExtendedConnect,
   validateExtendedConnectResponse,
 } from '../core/extended-connect.js';
-import { selectSubprotocol } from '../core/handshake.js';
 import { CONNECTION_DEFAULTS } from '../core/connection.js';
 import { PERMESSAGE_DEFLATE } from '../core/permessage-deflate.js';
 import {
@@ -60,12 +59,7 @@ import {
 } from './deflate.js';
 import type { ConnectOptions } from './client.js';
 import { resolveLogger } from './diagnostics.js';
-import type {
-  HandshakeRequest,
-  UpgradeAcceptance,
-  UpgradeDecision,
-  WebSocketServer,
-} from './server.js';
+import type { HandshakeRequest, WebSocketServer } from './server.js';
 import { WebSocket } from './websocket.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -277,102 +271,10 @@ export async function handleWebSocketStream(
       'The :authority and :path do not form a URL (RFC 8441 §5).',
     );
   }
-  if (!wss.servesPath(url.pathname)) {
-    return wss.refuse(
-      req,
-      stream,
-      'SWITCHYARD_ERR_HANDSHAKE_NOT_FOUND',
-      404,
-      `No WebSocket endpoint at ${url.pathname}`,
-    );
-  }
-  if (!wss.allowsOrigin(check.origin, req)) {
-    return wss.refuse(
-      req,
-      stream,
-      'SWITCHYARD_ERR_HANDSHAKE_ORIGIN',
-      403,
-      `Origin ${check.origin} is not allowed`,
-    );
-  }
-  if (wss.atConnectionLimit()) {
-    return wss.refuse(
-      req,
-      stream,
-      'SWITCHYARD_ERR_SERVER_LIMIT',
-      503,
-      'The server is at its connection limit',
-    );
-  }
-
-  let protocol: string | null = null;
-  const protocols = options.protocols;
-  if (protocols !== undefined && check.protocols.length > 0) {
-    protocol = selectSubprotocol(
-      check.protocols,
-      typeof protocols === 'function' ? (offered: string[]) => protocols(offered, req) : protocols,
-    );
-  }
-
-  let decision: UpgradeDecision;
-  let early: Buffer[] = [];
-  const hook = options.onUpgrade;
-  if (hook !== undefined) {
-    if (wss.atPendingLimit()) {
-      return wss.refuse(
-        req,
-        stream,
-        'SWITCHYARD_ERR_SERVER_LIMIT',
-        503,
-        'Too many handshakes in progress',
-      );
-    }
-    const outcome = await wss.runHook(hook, req, stream, {
-      url,
-      protocols: check.protocols,
-      protocol,
-      extensions: check.extensions,
-      origin: check.origin,
-    });
-    if (outcome === null) return null;
-    decision = outcome.decision;
-    early = outcome.early;
-  }
-  if (decision !== undefined && decision !== null && decision.reject === true) {
-    return wss.refuse(
-      req,
-      stream,
-      'SWITCHYARD_ERR_HANDSHAKE_REJECTED',
-      decision.status,
-      decision.body,
-      decision.headers,
-    );
-  }
-  const acceptance = (decision ?? {}) as UpgradeAcceptance;
-  if (acceptance.protocol !== undefined) {
-    if (acceptance.protocol !== null && !check.protocols.includes(acceptance.protocol)) {
-      wss.logger?.error('the upgrade hook chose a subprotocol the client did not offer', {
-        protocol: acceptance.protocol,
-      });
-      return wss.refuse(
-        req,
-        stream,
-        'SWITCHYARD_ERR_HANDSHAKE_PROTOCOL',
-        500,
-        'Internal error choosing a subprotocol',
-      );
-    }
-    protocol = acceptance.protocol;
-  }
-  if (wss.closing) {
-    return wss.refuse(
-      req,
-      stream,
-      'SWITCHYARD_ERR_SERVER_LIMIT',
-      503,
-      'The server is shutting down',
-    );
-  }
+  // The same policy steps as an HTTP/1.1 upgrade: path, Origin, limits, subprotocol, hook.
+  const decided = await wss.decide(req, stream, url, check);
+  if (decided === null) return null;
+  const { protocol, acceptance, early } = decided;
   // The client reset the stream while the hook ran, after runHook stopped watching.
   if (stream.destroyed || stream.closed) return null;
 

@@ -465,105 +465,10 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     }
 
     const url = requestUrl(req);
-    if (this.paths !== null && !this.paths.has(url.pathname)) {
-      return this.refuse(
-        req,
-        socket,
-        'SWITCHYARD_ERR_HANDSHAKE_NOT_FOUND',
-        404,
-        `No WebSocket endpoint at ${url.pathname}`,
-      );
-    }
-    if (!originAllowed(this.options.origin ?? 'same-origin', check.origin, req)) {
-      return this.refuse(
-        req,
-        socket,
-        'SWITCHYARD_ERR_HANDSHAKE_ORIGIN',
-        403,
-        `Origin ${check.origin} is not allowed`,
-      );
-    }
-    if (this.clients.size >= (this.options.maxConnections ?? SERVER_DEFAULTS.maxConnections)) {
-      return this.refuse(
-        req,
-        socket,
-        'SWITCHYARD_ERR_SERVER_LIMIT',
-        503,
-        'The server is at its connection limit',
-      );
-    }
-
-    let protocol: string | null = null;
-    const protocols = this.options.protocols;
-    if (protocols !== undefined && check.protocols.length > 0) {
-      protocol = selectSubprotocol(
-        check.protocols,
-        typeof protocols === 'function'
-          ? (offered: string[]) => protocols(offered, req)
-          : protocols,
-      );
-    }
-
-    let decision: UpgradeDecision;
-    const hook = this.options.onUpgrade;
-    if (hook !== undefined) {
-      if (
-        this.pending >= (this.options.maxPendingHandshakes ?? SERVER_DEFAULTS.maxPendingHandshakes)
-      ) {
-        return this.refuse(
-          req,
-          socket,
-          'SWITCHYARD_ERR_SERVER_LIMIT',
-          503,
-          'Too many handshakes in progress',
-        );
-      }
-      const outcome = await this.runHook(hook, req, socket, {
-        url,
-        protocols: check.protocols,
-        protocol,
-        extensions: check.extensions,
-        origin: check.origin,
-      });
-      if (outcome === null) return null;
-      decision = outcome.decision;
-      if (outcome.early.length > 0) head = Buffer.concat([head, ...outcome.early]);
-    }
-
-    if (decision !== undefined && decision !== null && decision.reject === true) {
-      return this.refuse(
-        req,
-        socket,
-        'SWITCHYARD_ERR_HANDSHAKE_REJECTED',
-        decision.status,
-        decision.body,
-        decision.headers,
-      );
-    }
-    const acceptance = (decision ?? {}) as UpgradeAcceptance;
-    if (acceptance.protocol !== undefined) {
-      if (acceptance.protocol !== null && !check.protocols.includes(acceptance.protocol)) {
-        this.logger?.error('the upgrade hook chose a subprotocol the client did not offer', {
-          protocol: acceptance.protocol,
-        });
-        return this.refuse(
-          req,
-          socket,
-          'SWITCHYARD_ERR_HANDSHAKE_PROTOCOL',
-          500,
-          'Internal error choosing a subprotocol',
-        );
-      }
-      protocol = acceptance.protocol;
-    }
-    if (this.closing)
-      return this.refuse(
-        req,
-        socket,
-        'SWITCHYARD_ERR_SERVER_LIMIT',
-        503,
-        'The server is shutting down',
-      );
+    const decided = await this.decide(req, socket, url, check);
+    if (decided === null) return null;
+    const { protocol, acceptance } = decided;
+    if (decided.early.length > 0) head = Buffer.concat([head, ...decided.early]);
 
     // RFC 7692 §5: answer the first acceptable permessage-deflate offer, if compression is on.
     const deflate = acceptDeflateOffers(
@@ -604,6 +509,121 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     return handleWebSocketStream(this, stream, headers);
   }
 
+  /**
+   * @internal The policy steps an HTTP/1.1 upgrade and an RFC 8441 stream share once their
+   * protocol checks passed: the path, the Origin, the connection limit, the subprotocol, the
+   * hook (within its own limit and deadline) and its decision. Resolves with what to accept
+   * with, or null once the request has been answered (or the client left).
+   */
+  async decide(
+    req: HandshakeRequest,
+    socket: Duplex,
+    url: URL,
+    check: { protocols: string[]; extensions: ExtensionOffer[]; origin: string | undefined },
+  ): Promise<{ protocol: string | null; acceptance: UpgradeAcceptance; early: Buffer[] } | null> {
+    if (!this.servesPath(url.pathname)) {
+      return this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_HANDSHAKE_NOT_FOUND',
+        404,
+        `No WebSocket endpoint at ${url.pathname}`,
+      );
+    }
+    if (!originAllowed(this.options.origin ?? 'same-origin', check.origin, req)) {
+      return this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_HANDSHAKE_ORIGIN',
+        403,
+        `Origin ${check.origin} is not allowed`,
+      );
+    }
+    if (this.clients.size >= (this.options.maxConnections ?? SERVER_DEFAULTS.maxConnections)) {
+      return this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_SERVER_LIMIT',
+        503,
+        'The server is at its connection limit',
+      );
+    }
+
+    let protocol: string | null = null;
+    const protocols = this.options.protocols;
+    if (protocols !== undefined && check.protocols.length > 0) {
+      protocol = selectSubprotocol(
+        check.protocols,
+        typeof protocols === 'function'
+          ? (offered: string[]) => protocols(offered, req)
+          : protocols,
+      );
+    }
+
+    let decision: UpgradeDecision;
+    let early: Buffer[] = [];
+    const hook = this.options.onUpgrade;
+    if (hook !== undefined) {
+      if (
+        this.pending >= (this.options.maxPendingHandshakes ?? SERVER_DEFAULTS.maxPendingHandshakes)
+      ) {
+        return this.refuse(
+          req,
+          socket,
+          'SWITCHYARD_ERR_SERVER_LIMIT',
+          503,
+          'Too many handshakes in progress',
+        );
+      }
+      const outcome = await this.runHook(hook, req, socket, {
+        url,
+        protocols: check.protocols,
+        protocol,
+        extensions: check.extensions,
+        origin: check.origin,
+      });
+      if (outcome === null) return null;
+      decision = outcome.decision;
+      early = outcome.early;
+    }
+
+    if (decision !== undefined && decision !== null && decision.reject === true) {
+      return this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_HANDSHAKE_REJECTED',
+        decision.status,
+        decision.body,
+        decision.headers,
+      );
+    }
+    const acceptance = (decision ?? {}) as UpgradeAcceptance;
+    if (acceptance.protocol !== undefined) {
+      if (acceptance.protocol !== null && !check.protocols.includes(acceptance.protocol)) {
+        this.logger?.error('the upgrade hook chose a subprotocol the client did not offer', {
+          protocol: acceptance.protocol,
+        });
+        return this.refuse(
+          req,
+          socket,
+          'SWITCHYARD_ERR_HANDSHAKE_PROTOCOL',
+          500,
+          'Internal error choosing a subprotocol',
+        );
+      }
+      protocol = acceptance.protocol;
+    }
+    if (this.closing)
+      return this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_SERVER_LIMIT',
+        503,
+        'The server is shutting down',
+      );
+    return { protocol, acceptance, early };
+  }
+
   /** @internal a new connection joins the server: topics, `clients`, 'connection'. */
   adopt(ws: WebSocket, req: HandshakeRequest): void {
     ws.topicHub = this.pubsub;
@@ -624,23 +644,6 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   /** @internal whether the `path` option serves this pathname. */
   servesPath(pathname: string): boolean {
     return this.paths === null || this.paths.has(pathname);
-  }
-
-  /** @internal whether the `origin` option lets this Origin in. */
-  allowsOrigin(origin: string | undefined, req: HandshakeRequest): boolean {
-    return originAllowed(this.options.origin ?? 'same-origin', origin, req);
-  }
-
-  /** @internal whether `maxConnections` is reached. */
-  atConnectionLimit(): boolean {
-    return this.clients.size >= (this.options.maxConnections ?? SERVER_DEFAULTS.maxConnections);
-  }
-
-  /** @internal whether `maxPendingHandshakes` is reached. */
-  atPendingLimit(): boolean {
-    return (
-      this.pending >= (this.options.maxPendingHandshakes ?? SERVER_DEFAULTS.maxPendingHandshakes)
-    );
   }
 
   /** Runs the hook with the socket's errors and the handshake timer handled. */
