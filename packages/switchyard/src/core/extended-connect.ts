@@ -20,13 +20,13 @@
 
 import { LocalProtocolError, RemoteProtocolError, UnexpectedResponseError } from './errors.js';
 import type { ErrorCode } from './errors.js';
-import { checkAcceptedOffers, type HandshakeFailure, type ServerAcceptInfo } from './handshake.js';
 import {
-  isToken,
-  joinHeaderValue,
-  parseExtensionOffers,
-  parseSubprotocolList,
-} from './header-lists.js';
+  checkAcceptedOffers,
+  readClientOffers,
+  type HandshakeFailure,
+  type ServerAcceptInfo,
+} from './handshake.js';
+import { isToken, joinHeaderValue, parseExtensionOffers } from './header-lists.js';
 import type { ExtensionOffer } from './header-lists.js';
 import { formatHeaderFields } from './upgrade.js';
 import type { OutgoingHeaders } from './upgrade.js';
@@ -201,50 +201,17 @@ export function validateExtendedConnect(
     );
   }
 
-  // RFC 6455 §4.2.2: a server that does not wish to accept "MUST return an appropriate HTTP
-  // error code (e.g., 403 Forbidden)"; §10.2: the origin model.
-  const originHeader = headers['origin'];
-  const origin = originHeader === undefined ? undefined : joinHeaderValue(listValue(originHeader));
-  if (options.origin !== undefined && !options.origin(origin)) {
-    return reject(
-      'SWITCHYARD_ERR_HANDSHAKE_ORIGIN',
-      403,
-      origin === undefined
-        ? 'This server only accepts WebSocket connections that send an Origin header.'
-        : `The origin ${JSON.stringify(origin)} is not allowed to open WebSocket connections here.`,
-    );
-  }
-
-  // RFC 6455 §4.1 and §11.3.4: `1#token`, unique values.
-  let protocols: string[] = [];
-  const protocolHeader = listValue(headers['sec-websocket-protocol']);
-  if (protocolHeader !== undefined) {
-    const parsed = parseSubprotocolList(protocolHeader);
-    if (parsed === null || parsed.length === 0) {
-      return reject(
-        'SWITCHYARD_ERR_HANDSHAKE_PROTOCOL',
-        400,
-        'Sec-WebSocket-Protocol must be a comma-separated list of unique tokens (RFC 6455 §4.1).',
-      );
-    }
-    protocols = parsed;
-  }
-
-  // RFC 6455 §9.1: `extension-list = 1#extension`.
-  let extensions: ExtensionOffer[] = [];
-  const extensionsHeader = listValue(headers['sec-websocket-extensions']);
-  if (extensionsHeader !== undefined) {
-    const parsed = parseExtensionOffers(extensionsHeader);
-    if (parsed === null || parsed.length === 0) {
-      return reject(
-        'SWITCHYARD_ERR_HANDSHAKE_EXTENSIONS',
-        400,
-        'Sec-WebSocket-Extensions is malformed (RFC 6455 §9.1).',
-      );
-    }
-    extensions = parsed;
-  }
-
+  // RFC 8441 §5: Origin, subprotocols and extensions as in HTTP/1.1 (RFC 6455 §4.2).
+  const offers = readClientOffers(
+    {
+      origin: listValue(headers['origin']),
+      'sec-websocket-protocol': listValue(headers['sec-websocket-protocol']),
+      'sec-websocket-extensions': listValue(headers['sec-websocket-extensions']),
+    },
+    options,
+  );
+  if (!offers.ok) return offers;
+  const { origin, protocols, extensions } = offers;
   return { ok: true, scheme, authority, path, protocols, extensions, origin, version: 13 };
 }
 

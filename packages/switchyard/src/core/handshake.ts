@@ -243,6 +243,22 @@ export function validateUpgradeRequest(
     );
   }
 
+  const offers = readClientOffers(headers, options);
+  if (!offers.ok) return offers;
+  const { origin, protocols, extensions } = offers;
+  return { ok: true, key: keyHeader, protocols, extensions, origin, version: 13 };
+}
+
+/**
+ * The Origin policy, and the subprotocols and extensions a client offers, read the same way
+ * for an HTTP/1.1 upgrade and an RFC 8441 extended CONNECT (§5: "as in HTTP/1.1").
+ */
+export function readClientOffers(
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>,
+  options: { origin?: (origin: string | undefined) => boolean },
+):
+  | { ok: true; origin: string | undefined; protocols: string[]; extensions: ExtensionOffer[] }
+  | HandshakeFailure {
   // RFC 6455 §4.2.2: "If the server does not wish to accept this connection, it MUST return
   // an appropriate HTTP error code (e.g., 403 Forbidden)"; §10.2: the origin model protects
   // against scripts on other sites.
@@ -289,7 +305,7 @@ export function validateUpgradeRequest(
     extensions = parsed;
   }
 
-  return { ok: true, key: keyHeader, protocols, extensions, origin, version: 13 };
+  return { ok: true, origin, protocols, extensions };
 }
 
 /**
