@@ -12,7 +12,8 @@
 import { setMaxListeners } from 'node:events';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import { connect, type WebSocket } from 'switchyard';
+import { connect } from 'switchyard';
+import { openLeanLane, type BenchConnection } from './bench-lane.js';
 import { createStyle, EXIT, parseCount, parseDuration, UsageError, type Io } from '../io.js';
 
 export const BENCH_USAGE = `Usage: switchyard bench <url> [options]
@@ -77,7 +78,7 @@ export interface BenchResult {
 }
 
 interface Lane {
-  ws: WebSocket;
+  ws: BenchConnection;
   times: number[];
   head: number;
   outstanding: number;
@@ -97,22 +98,30 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const count = (code: string) => (errors[code] = (errors[code] ?? 0) + 1);
   const payload = options.binary ? Buffer.alloc(options.size, 0x61) : 'a'.repeat(options.size);
 
+  // Without compression, lean lanes on the core (bench-lane.ts): a fraction of the full
+  // client's cost per message, so that the generator is not what limits the measurement. With
+  // compression, the full client, which has the codec.
+  const target = new URL(options.url);
+  const open = (): Promise<BenchConnection> =>
+    options.compression
+      ? connect(options.url, {
+          perMessageDeflate: true,
+          textAsBuffer: true,
+          heartbeat: false,
+          logger: false,
+          signal: options.signal,
+        })
+      : openLeanLane(target, { timeoutMs: 10_000, signal: options.signal });
   const opened = await Promise.all(
     Array.from({ length: options.connections }, () =>
-      connect(options.url, {
-        perMessageDeflate: options.compression,
-        textAsBuffer: true,
-        heartbeat: false,
-        logger: false,
-        signal: options.signal,
-      }).catch((error: Error & { code?: string }) => {
+      open().catch((error: Error & { code?: string }) => {
         count(error.code ?? error.message);
         return null;
       }),
     ),
   );
   const lanes: Lane[] = opened
-    .filter((ws): ws is WebSocket => ws !== null)
+    .filter((ws): ws is BenchConnection => ws !== null)
     .map((ws) => ({ ws, times: [], head: 0, outstanding: 0 }));
 
   let sent = 0;
