@@ -22,6 +22,7 @@ import { HttpHeadParser, type ResponseHead } from '../core/http-head.js';
 import { CONNECTION_DEFAULTS } from '../core/connection.js';
 import { PERMESSAGE_DEFLATE } from '../core/permessage-deflate.js';
 import { acceptDeflateResponseFor, deflateConfig, deflateOfferHeader } from './deflate.js';
+import { readErrorBody } from './error-body.js';
 import { resolveLogger, type Logger } from './diagnostics.js';
 import { WebSocket, type WebSocketOptions } from './websocket.js';
 import { connectHttp2 } from './http2.js';
@@ -69,7 +70,6 @@ export interface ConnectOptions extends WebSocketOptions {
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
-const MAX_ERROR_BODY = 1024;
 
 /**
  * Opens a WebSocket connection.
@@ -237,7 +237,7 @@ function attempt(url: URL, options: ConnectOptions, deadline: number): Promise<A
           s.off('close', onClose);
           s.off('error', onError);
           s.on('error', () => {});
-          readErrorBody(s, result.rest, head, (body) => {
+          readErrorBody(s, result.rest, Number(head.headers['content-length'] ?? NaN), (body) => {
             const error = unexpected(head, body, url);
             const location = head.headers.location;
             if (isRedirect(head.statusCode) && typeof location === 'string') {
@@ -359,39 +359,6 @@ function unexpected(head: ResponseHead, body: Uint8Array, url: URL): UnexpectedR
     `${url.host} answered ${head.statusCode} ${head.statusText} instead of 101 Switching Protocols`,
     { statusCode: head.statusCode, statusText: head.statusText, headers, body },
   );
-}
-
-/** Collects up to 1 KiB of a non-101 response's body, for the error; waits at most 500 ms. */
-function readErrorBody(
-  s: Duplex,
-  rest: Uint8Array,
-  head: ResponseHead,
-  done: (body: Uint8Array) => void,
-): void {
-  const length = Number(head.headers['content-length'] ?? NaN);
-  const want = Math.min(MAX_ERROR_BODY, Number.isFinite(length) ? length : MAX_ERROR_BODY);
-  const chunks: Buffer[] = [Buffer.from(rest)];
-  let got = rest.length;
-  let finished = false;
-  const finish = () => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    s.off('data', onData);
-    s.off('end', finish);
-    s.off('close', finish);
-    done(new Uint8Array(Buffer.concat(chunks).subarray(0, want)));
-  };
-  const onData = (chunk: Buffer) => {
-    chunks.push(chunk);
-    got += chunk.length;
-    if (got >= want) finish();
-  };
-  const timer = setTimeout(finish, 500);
-  if (got >= want) return finish();
-  s.on('data', onData);
-  s.once('end', finish);
-  s.once('close', finish);
 }
 
 /** The proxy for a URL from HTTP_PROXY / HTTPS_PROXY, unless NO_PROXY matches its host. */

@@ -59,6 +59,7 @@ import {
 } from './deflate.js';
 import type { ConnectOptions } from './client.js';
 import { resolveLogger } from './diagnostics.js';
+import { readErrorBody } from './error-body.js';
 import type { HandshakeRequest, WebSocketServer } from './server.js';
 import { WebSocket } from './websocket.js';
 
@@ -587,7 +588,7 @@ function awaitResponse(
       cleanup();
       const status = Number(headers[':status']);
       if (status >= 200 && status <= 299) return resolve({ headers });
-      readBody(stream, (body) => {
+      readErrorBody(stream, new Uint8Array(0), undefined, (body) => {
         const check = validateExtendedConnectResponse(
           headers,
           {
@@ -605,28 +606,4 @@ function awaitResponse(
     stream.on('error', onError);
     signal.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-function readBody(stream: ClientHttp2Stream, done: (body: Uint8Array) => void): void {
-  const chunks: Buffer[] = [];
-  let got = 0;
-  let finished = false;
-  const finish = () => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    stream.off('data', onData);
-    stream.off('end', finish);
-    stream.off('close', finish);
-    done(new Uint8Array(Buffer.concat(chunks).subarray(0, 1024)));
-  };
-  const onData = (chunk: Buffer) => {
-    chunks.push(chunk);
-    got += chunk.length;
-    if (got >= 1024) finish();
-  };
-  const timer = setTimeout(finish, 500);
-  stream.on('data', onData);
-  stream.once('end', finish);
-  stream.once('close', finish);
 }
