@@ -451,9 +451,9 @@ export async function runPythonClient(
  * installed but does not start (that is a failure, not a skip).
  * Install: `apt-get install chromium`.
  */
-export async function launchChromium(): Promise<
-  { available: true; browser: Browser } | { available: false; reason: string }
-> {
+export async function launchChromium(
+  extraArgs: readonly string[] = [],
+): Promise<{ available: true; browser: Browser } | { available: false; reason: string }> {
   if (!existsSync(CHROMIUM)) {
     return { available: false, reason: `chromium is not installed: apt-get install chromium` };
   }
@@ -468,7 +468,7 @@ export async function launchChromium(): Promise<
   }
   const browser = await playwright.chromium.launch({
     executablePath: CHROMIUM,
-    args: [...CHROMIUM_ARGS],
+    args: [...CHROMIUM_ARGS, ...extraArgs],
     headless: true,
     timeout: 20_000,
   });

@@ -4,6 +4,8 @@
  */
 import net from 'node:net';
 import { once } from 'node:events';
+import assert from 'node:assert/strict';
+import { connect } from '../../src/node/client.js';
 import { WebSocketServer, type ServerOptions } from '../../src/node/server.js';
 
 export interface TestServer {
@@ -23,6 +25,25 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
     url: `ws://127.0.0.1:${address.port}`,
     close: () => server.close({ timeout: 1000 }),
   };
+}
+
+/** Makes every connection of `server` echo its messages, text as text, binary as binary. */
+export function echo(server: WebSocketServer): void {
+  server.on('connection', (ws) =>
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })),
+  );
+}
+
+/** Proves the server still serves: a fresh client gets its message echoed. */
+export async function assertServes(url: string): Promise<void> {
+  const ws = await connect(url);
+  try {
+    const reply = once(ws, 'message');
+    ws.send('still serving');
+    assert.equal((await reply)[0], 'still serving');
+  } finally {
+    ws.terminate();
+  }
 }
 
 /** The RFC 6455 §1.3 sample key and its accept value. */

@@ -7,50 +7,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import type { Browser } from 'playwright-core';
 import { WebSocketServer } from '../../src/node/server.js';
-import {
-  browserWebSocketScenario,
-  CHROMIUM,
-  CHROMIUM_ARGS,
-  skipUnlessAvailable,
-  type Availability,
-} from '../helpers/peers.js';
+import { browserWebSocketScenario, launchChromium, skipUnlessAvailable } from '../helpers/peers.js';
 import { selfSignedCertificate } from '../helpers/tls.js';
-
-/** Chromium as in peers.ts's launchChromium, plus trust in the test's self-signed certificate. */
-async function launchChromiumTrustingAnyCertificate(): Promise<Availability<{ browser: Browser }>> {
-  if (!existsSync(CHROMIUM)) {
-    return { available: false, reason: 'chromium is not installed: apt-get install chromium' };
-  }
-  let playwright: typeof import('playwright-core');
-  try {
-    playwright = await import('playwright-core');
-  } catch (error) {
-    return {
-      available: false,
-      reason: `playwright-core is not installed (npm ci): ${(error as Error).message}`,
-    };
-  }
-  const browser = await playwright.chromium.launch({
-    executablePath: CHROMIUM,
-    args: [...CHROMIUM_ARGS, '--ignore-certificate-errors'],
-    headless: true,
-    timeout: 20_000,
-  });
-  return { available: true, browser };
-}
 
 const PAGE = '<!doctype html><title>switchyard over HTTP/2</title><p>h2</p>';
 
 test('Chromium opens its WebSocket as an HTTP/2 stream when the server advertises extended CONNECT', async (t) => {
   const tls = selfSignedCertificate();
   if (!skipUnlessAvailable(t, tls)) return;
-  const chromium = await launchChromiumTrustingAnyCertificate();
+  const chromium = await launchChromium(['--ignore-certificate-errors']);
   if (!skipUnlessAvailable(t, chromium)) return;
   t.after(() => chromium.browser.close());
 

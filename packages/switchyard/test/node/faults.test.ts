@@ -11,24 +11,14 @@ import type { WebSocketServer } from '../../src/node/server.js';
 import type { WebSocket } from '../../src/node/websocket.js';
 import { connect } from '../../src/node/client.js';
 import type { SwitchyardError } from '../../src/core/errors.js';
-import { RawClient, clientFrame, startServer, upgradeRequest } from '../helpers/server.js';
-
-function echo(server: WebSocketServer): void {
-  server.on('connection', (ws) =>
-    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })),
-  );
-}
-
-async function assertServes(url: string): Promise<void> {
-  const ws = await connect(url);
-  try {
-    const reply = once(ws, 'message');
-    ws.send('still serving');
-    assert.equal((await reply)[0], 'still serving');
-  } finally {
-    ws.terminate();
-  }
-}
+import {
+  RawClient,
+  clientFrame,
+  startServer,
+  upgradeRequest,
+  assertServes,
+  echo,
+} from '../helpers/server.js';
 
 /** The server side of the next connection, with its close and errors recorded. */
 function nextServerSocket(

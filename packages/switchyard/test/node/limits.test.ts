@@ -21,25 +21,9 @@ import {
   serverFrames,
   startServer,
   upgradeRequest,
+  assertServes,
+  echo,
 } from '../helpers/server.js';
-
-function echo(server: WebSocketServer): void {
-  server.on('connection', (ws) =>
-    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })),
-  );
-}
-
-/** Proves the server still serves: a fresh client gets its message echoed. */
-async function assertServes(url: string): Promise<void> {
-  const ws = await connect(url);
-  try {
-    const reply = once(ws, 'message');
-    ws.send('still serving');
-    assert.equal((await reply)[0], 'still serving');
-  } finally {
-    ws.terminate();
-  }
-}
 
 /** A raw client that has completed the handshake. */
 async function openRaw(port: number): Promise<RawClient> {

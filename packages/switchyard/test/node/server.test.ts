@@ -15,13 +15,8 @@ import {
   serverFrames,
   startServer,
   upgradeRequest,
+  echo,
 } from '../helpers/server.js';
-
-function echo(server: WebSocketServer): void {
-  server.on('connection', (ws) =>
-    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })),
-  );
-}
 
 function nextMessage(ws: WebSocket): Promise<[string | Buffer, boolean]> {
   return once(ws, 'message') as Promise<[string | Buffer, boolean]>;
