@@ -187,8 +187,8 @@ export function clientFrame(
 /** Parses unmasked server frames from a buffer (after the 101 head). */
 export function serverFrames(
   data: Buffer,
-): Array<{ fin: boolean; opcode: number; payload: Buffer }> {
-  const frames: Array<{ fin: boolean; opcode: number; payload: Buffer }> = [];
+): Array<{ fin: boolean; rsv1: boolean; opcode: number; payload: Buffer }> {
+  const frames: Array<{ fin: boolean; rsv1: boolean; opcode: number; payload: Buffer }> = [];
   let i = 0;
   while (i + 2 <= data.length) {
     const fin = (data[i] & 0x80) !== 0;
@@ -203,7 +203,8 @@ export function serverFrames(
       p += 8;
     }
     if (p + len > data.length) break;
-    frames.push({ fin, opcode, payload: data.subarray(p, p + len) });
+    const rsv1 = (data[i] & 0x40) !== 0;
+    frames.push({ fin, rsv1, opcode, payload: data.subarray(p, p + len) });
     i = p + len;
   }
   return frames;

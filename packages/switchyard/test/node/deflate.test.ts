@@ -23,6 +23,7 @@ import {
   RawClient,
   afterHead,
   clientFrame,
+  serverFrames,
   startServer as startTestServer,
   upgradeRequest,
   type TestServer,
@@ -45,35 +46,6 @@ const NOISY = Array.from({ length: 128 }, (_, i) =>
 function compress(data: Buffer | string, options: zlib.ZlibOptions = {}): Buffer {
   const out = zlib.deflateRawSync(data, { ...options, finishFlush: zlib.constants.Z_SYNC_FLUSH });
   return out.subarray(0, out.length - 4);
-}
-
-/** Unmasked server frames with their RSV1 bit. */
-function framesWithRsv(
-  data: Buffer,
-): Array<{ fin: boolean; rsv1: boolean; opcode: number; payload: Buffer }> {
-  const frames = [];
-  let i = 0;
-  while (i + 2 <= data.length) {
-    const b0 = data[i];
-    let len = data[i + 1] & 0x7f;
-    let p = i + 2;
-    if (len === 126) {
-      len = data.readUInt16BE(p);
-      p += 2;
-    } else if (len === 127) {
-      len = Number(data.readBigUInt64BE(p));
-      p += 8;
-    }
-    if (p + len > data.length) break;
-    frames.push({
-      fin: (b0 & 0x80) !== 0,
-      rsv1: (b0 & 0x40) !== 0,
-      opcode: b0 & 0x0f,
-      payload: data.subarray(p, p + len),
-    });
-    i = p + len;
-  }
-  return frames;
 }
 
 async function echoServer(
@@ -100,8 +72,8 @@ async function rawDeflateClient(t: TestContext, s: TestServer, offer = 'permessa
 }
 
 async function waitForFrames(raw: RawClient, count: number) {
-  await raw.waitFor((b) => framesWithRsv(afterHead(b)).length >= count);
-  return framesWithRsv(afterHead(raw.received));
+  await raw.waitFor((b) => serverFrames(afterHead(b)).length >= count);
+  return serverFrames(afterHead(raw.received));
 }
 
 function inflateFrames(payloads: Buffer[], windowBits = 15): Buffer {
