@@ -66,7 +66,6 @@ export const ERROR_CODES = {
   SWITCHYARD_ERR_CLOSE_PAYLOAD: 'A close frame had a 1-byte body or an invalid close code (1002).',
   SWITCHYARD_ERR_CONTROL_RATE: 'The peer sent control frames faster than allowed (1008).',
   SWITCHYARD_ERR_INFLATE: 'A compressed message could not be inflated (1007).',
-  SWITCHYARD_ERR_DATA_AFTER_CLOSE: 'The peer sent a data frame after its close frame (1002).',
   // Connection level (I/O layer).
   SWITCHYARD_ERR_CONNECTION_LOST: 'The connection closed without a close handshake (1006).',
   SWITCHYARD_ERR_IDLE_TIMEOUT: 'The peer did not answer pings within the idle timeout (1006).',

@@ -492,12 +492,15 @@ test('close() is bounded by its timeout when a peer never answers the close fram
 test('answers 503 past maxConnections', async (t) => {
   const s = await startServer({ maxConnections: 1 });
   t.after(() => s.close());
+  const codes: string[] = [];
+  s.server.on('rejected', (error) => codes.push(error.code));
   const first = await connect(s.url);
   t.after(() => first.terminate());
   await assert.rejects(
     connect(s.url),
     (e: unknown) => e instanceof UnexpectedResponseError && e.statusCode === 503,
   );
+  assert.deepEqual(codes, ['SWITCHYARD_ERR_SERVER_LIMIT']);
 });
 
 test('send returns false past highWaterMark, and drain follows once the reader catches up', async (t) => {
@@ -635,4 +638,27 @@ test('a server used only through handleUpgrade runs its heartbeat too', async (t
     serverFrames(afterHead(raw.received)).some((f) => f.opcode === 9),
     'it was pinged',
   );
+});
+
+test('a peer that never answers our close frame is dropped after closeTimeout with SWITCHYARD_ERR_CLOSE_TIMEOUT', async (t) => {
+  const s = await startServer({ closeTimeout: 200 });
+  t.after(() => s.close());
+  const opened = once(s.server, 'connection');
+  const raw = await RawClient.connect(s.port);
+  t.after(() => raw.destroy());
+  raw.write(upgradeRequest(s.port));
+  const [ws] = (await opened) as [WebSocket];
+  const errors: string[] = [];
+  ws.on('error', (e) => errors.push((e as { code: string }).code));
+  const closed = new Promise<[number, string, boolean]>((resolve) =>
+    ws.on('close', (...args) => resolve(args)),
+  );
+  const started = Date.now();
+  ws.close(1000, 'bye');
+  const [code, , wasClean] = await closed;
+  assert.ok(Date.now() - started >= 150, 'not before closeTimeout');
+  assert.deepEqual(errors, ['SWITCHYARD_ERR_CLOSE_TIMEOUT']);
+  assert.equal(code, 1006);
+  assert.equal(wasClean, false);
+  await raw.closed();
 });
