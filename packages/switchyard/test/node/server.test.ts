@@ -662,3 +662,16 @@ test('a peer that never answers our close frame is dropped after closeTimeout wi
   assert.equal(wasClean, false);
   await raw.closed();
 });
+
+test('textAsBuffer delivers text as a Buffer, still marked as text', async (t) => {
+  const s = await startServer();
+  t.after(() => s.close());
+  echo(s.server);
+  const ws = await connect(s.url, { textAsBuffer: true });
+  t.after(() => ws.terminate());
+  ws.send('héllo');
+  const [data, isBinary] = await nextMessage(ws);
+  assert.ok(Buffer.isBuffer(data));
+  assert.equal(data.toString('utf8'), 'héllo');
+  assert.equal(isBinary, false);
+});
