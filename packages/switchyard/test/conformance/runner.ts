@@ -29,8 +29,6 @@ export interface CaseResult {
   testerCloseOrder: number | null;
   /** Whether the peer ended TCP (FIN or reset) before the tester ended it. */
   peerEndedFirst: boolean;
-  /** Milliseconds from the peer's close frame to its end of TCP, when it ended TCP first. */
-  peerEndDelayMs: number | null;
   /** Whether the connection was fully closed before the case's deadline. */
   closedInTime: boolean;
   /** Breaches seen on the wire (a mask bit, RSV bits, a frame after the close frame ...). */
@@ -199,13 +197,11 @@ export async function runCase(
     peerClose: null,
     testerCloseOrder: null,
     peerEndedFirst: false,
-    peerEndDelayMs: null,
     closedInTime: false,
     violations: [],
   };
   const reader = new FrameReader();
   let order = 0;
-  let peerCloseAt = 0;
   let message: { binary: boolean; pieces: Buffer[] } | null = null;
   let testerEnded = false;
   let peerEnded = false;
@@ -285,7 +281,6 @@ export async function runCase(
       case 8: {
         const code = frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : 1005;
         result.peerClose = { code, reason: frame.payload.subarray(2), order: order++ };
-        peerCloseAt = Date.now();
         // RFC 6455 §5.5.1: the reason, if any, is UTF-8.
         if (!isUtf8(result.peerClose.reason)) result.violations.push('a close reason not UTF-8');
         // The suite answers a close frame by echoing its code.
@@ -317,7 +312,6 @@ export async function runCase(
   const onPeerEnd = () => {
     if (testerEnded || result.peerEndedFirst) return;
     result.peerEndedFirst = true;
-    if (result.peerClose !== null) result.peerEndDelayMs = Date.now() - peerCloseAt;
   };
   socket.on('end', () => {
     peerEnded = true;
@@ -513,12 +507,11 @@ export function checkResult(
   assert.ok(result.closedInTime, 'the TCP connection was closed within the case timeout');
   if (tcp === 'server-closes') {
     assert.ok(result.peerEndedFirst, 'the server closed the TCP connection');
-    // The suite drops TCP itself 1 s after the end of a case (its killAfter(1)), and then
-    // reports that the server did not close it.
-    assert.ok(
-      result.peerEndDelayMs !== null && result.peerEndDelayMs < 1000,
-      `the server closed TCP ${result.peerEndDelayMs} ms after its close frame (< 1000)`,
-    );
+    // The real suite drops TCP itself 1 s after the end of a case (its killAfter(1)) and then
+    // reports that the server did not close it. The server under test runs with a close timer
+    // far longer than the case timeout, so a close that waited for that timer fails
+    // `closedInTime` above: the check is on which path closed TCP, not on a clock.
+    assert.ok(result.peerClose !== null, 'the server closed TCP after its close frame');
   } else if (outcome.close.clean) {
     assert.ok(!result.peerEndedFirst, 'the client waited for the server to close TCP (§7.1.1)');
   }

@@ -13,7 +13,8 @@ import { checkResult, runCase } from './runner.js';
 let server: TestServer;
 
 before(async () => {
-  server = await startServer({ heartbeat: false, closeTimeout: 2000 });
+  // A close timer longer than any case: TCP must be closed by the closing handshake itself.
+  server = await startServer({ heartbeat: false, closeTimeout: 10 * 60_000 });
   server.server.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
     ws.on('error', () => {});
