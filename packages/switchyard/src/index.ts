@@ -24,6 +24,7 @@ export {
   type SendData,
   type SendOptions,
   type IncomingMessageData,
+  type HandshakeResponse,
 } from './node/websocket.js';
 export { connect, proxyFromEnv, type ConnectOptions } from './node/client.js';
 export type { LeanRequest } from './node/lean-http.js';

@@ -157,4 +157,17 @@ export class UnexpectedResponseError extends RemoteProtocolError {
     this.responseHeaders = response.headers;
     this.body = response.body ?? new Uint8Array(0);
   }
+
+  /**
+   * {@link body} decoded as UTF-8, for messages and logs. Never throws: bytes that are not
+   * UTF-8 (a binary body, or a character cut in two by the 1 KiB limit) become U+FFFD.
+   *
+   * @example
+   * catch (error) {
+   *   if (error instanceof UnexpectedResponseError) console.log(error.statusCode, error.bodyText);
+   * }
+   */
+  get bodyText(): string {
+    return new TextDecoder('utf-8', { fatal: false }).decode(this.body);
+  }
 }

@@ -84,6 +84,24 @@ export function joinHeaderValue(value: HeaderValue): string {
   return value.join(', ');
 }
 
+/**
+ * Response headers as the client shows them (`WebSocket.response.headers`,
+ * `UnexpectedResponseError.responseHeaders`): names as given (lower case from our parser and
+ * from HTTP/2), repeated fields joined with ", " (RFC 9110 §5.3), HTTP/2 pseudo-headers such
+ * as `:status` left out (they are not header fields, RFC 9113 §8.3).
+ */
+export function flattenHeaders(
+  raw: Readonly<Record<string, string | readonly string[] | number | undefined>>,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of Object.keys(raw)) {
+    const value = raw[name];
+    if (value === undefined || name.startsWith(':')) continue;
+    headers[name] = typeof value === 'object' ? value.join(', ') : String(value);
+  }
+  return headers;
+}
+
 // OWS = *( SP / HTAB ), RFC 9110 §5.6.3.
 function skipOws(text: string, pos: number): number {
   while (pos < text.length) {

@@ -19,6 +19,7 @@ import {
 } from '../core/errors.js';
 import { formatClientRequest, generateKey, validateServerResponse } from '../core/handshake.js';
 import { HttpHeadParser, type ResponseHead } from '../core/http-head.js';
+import { flattenHeaders } from '../core/header-lists.js';
 import { CONNECTION_DEFAULTS } from '../core/connection.js';
 import { PERMESSAGE_DEFLATE } from '../core/permessage-deflate.js';
 import { acceptDeflateResponseFor, deflateConfig, deflateOfferHeader } from './deflate.js';
@@ -275,6 +276,11 @@ function attempt(url: URL, options: ConnectOptions, deadline: number): Promise<A
           head: result.rest.length > 0 ? result.rest : null,
           options,
           logger,
+          response: {
+            statusCode: head.statusCode,
+            statusText: head.statusText,
+            headers: flattenHeaders(head.headers),
+          },
         });
         if (options.heartbeat !== false) {
           websocket.startHeartbeat(
@@ -351,10 +357,7 @@ function isRedirect(status: number): boolean {
 }
 
 function unexpected(head: ResponseHead, body: Uint8Array, url: URL): UnexpectedResponseError {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(head.headers)) {
-    headers[name] = Array.isArray(value) ? value.join(', ') : String(value);
-  }
+  const headers = flattenHeaders(head.headers);
   return new UnexpectedResponseError(
     `${url.host} answered ${head.statusCode} ${head.statusText} instead of 101 Switching Protocols`,
     { statusCode: head.statusCode, statusText: head.statusText, headers, body },

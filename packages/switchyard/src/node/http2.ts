@@ -50,6 +50,7 @@ import {
   validateExtendedConnectResponse,
 } from '../core/extended-connect.js';
 import { CONNECTION_DEFAULTS } from '../core/connection.js';
+import { flattenHeaders } from '../core/header-lists.js';
 import { PERMESSAGE_DEFLATE } from '../core/permessage-deflate.js';
 import {
   acceptDeflateOffers,
@@ -528,6 +529,12 @@ export async function connectHttp2(
       head: null,
       options,
       logger,
+      // RFC 8441 §5: a 2xx accepts; HTTP/2 has no reason phrase (RFC 9113 §8.3.2).
+      response: {
+        statusCode: Number(response.headers[':status']),
+        statusText: '',
+        headers: flattenHeaders(response.headers),
+      },
     });
     if (entry !== null) ws.once('close', () => release(entry));
     handedOver = true;

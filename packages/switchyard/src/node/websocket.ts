@@ -117,6 +117,22 @@ const EMPTY_BUFFER = Buffer.alloc(0);
 
 type Queued = { data: string | Buffer; isBinary: boolean };
 
+/**
+ * The server's answer to a client's opening handshake, as {@link WebSocket.response} shows it:
+ * the 101 Switching Protocols over HTTP/1.1, the 200 to the extended CONNECT over HTTP/2.
+ */
+export interface HandshakeResponse {
+  /** 101 over HTTP/1.1; 200 over HTTP/2 (RFC 8441 §5). */
+  readonly statusCode: number;
+  /** The reason phrase; '' over HTTP/2, which has none (RFC 9113 §8.3.2). */
+  readonly statusText: string;
+  /**
+   * The response headers, names in lower case, repeated headers joined with ", " (as
+   * `UnexpectedResponseError.responseHeaders`); no HTTP/2 pseudo-headers.
+   */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
 /** A message yielded by `for await (const message of ws)`. */
 export interface IncomingMessageData {
   data: string | Buffer;
@@ -143,6 +159,15 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   readonly url: string;
   /** Whatever the server's upgrade hook returned as `context` (for example the user). */
   context: unknown;
+  /**
+   * Client side: the server's answer to the opening handshake, for headers it set (a session
+   * id, a hook's `headers`). `undefined` on connections a server accepted.
+   *
+   * @example
+   * const ws = await connect(url);
+   * console.log(ws.response?.headers['x-session']);
+   */
+  readonly response: HandshakeResponse | undefined;
 
   /** @internal */ readonly socket: Duplex;
   /** @internal */ readonly conn: Connection;
@@ -195,6 +220,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       options: WebSocketOptions;
       logger: Logger | null;
       context?: unknown;
+      /** The handshake response (client side only). */
+      response?: HandshakeResponse;
       /** The permessage-deflate codec, when the extension was negotiated. */
       deflate?: DeflateCodec | null;
     },
@@ -206,6 +233,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.extensions = init.extensions;
     this.url = init.url;
     this.context = init.context;
+    this.response = init.response;
     this.logger = init.logger;
     this.maxBufferedAmount = o.maxBufferedAmount ?? DEFAULTS.maxBufferedAmount;
     this.highWaterMark = o.highWaterMark ?? DEFAULTS.highWaterMark;

@@ -96,7 +96,44 @@ test('a non-101 answer becomes an error with the status, headers and the first b
   assert.equal(err.statusText, 'Bad Request');
   assert.equal(err.responseHeaders['x-why'], 'test');
   assert.equal(Buffer.from(err.body).toString(), 'missing key');
+  assert.equal(err.bodyText, 'missing key');
   assert.match(err.message, /400/);
+});
+
+test('bodyText decodes the body as UTF-8 and never throws on bytes that are not UTF-8', () => {
+  const make = (body?: Uint8Array) =>
+    new UnexpectedResponseError('x', { statusCode: 500, statusText: '', headers: {}, body });
+  assert.equal(make().bodyText, '');
+  assert.equal(make(Buffer.from('café ✓')).bodyText, 'café ✓');
+  // A body cut inside a character by the 1 KiB limit, and bytes that are no UTF-8 at all.
+  assert.equal(make(Buffer.from('é').subarray(0, 1)).bodyText, '\uFFFD');
+  assert.equal(make(Uint8Array.of(0x61, 0xff, 0x62)).bodyText, 'a\uFFFDb');
+});
+
+test('the 101 response is on the client WebSocket: status, reason and headers, repeated ones joined', async (t) => {
+  const s = await rawServer((req, socket) => {
+    socket.write(accept101(req, 'X-Session: abc\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n'));
+  });
+  t.after(() => s.close());
+  const ws = await connect(s.url);
+  ws.terminate();
+  assert.ok(ws.response !== undefined);
+  assert.equal(ws.response.statusCode, 101);
+  assert.equal(ws.response.statusText, 'Switching Protocols');
+  assert.equal(ws.response.headers['x-session'], 'abc');
+  assert.equal(ws.response.headers['set-cookie'], 'a=1, b=2');
+  assert.equal(ws.response.headers.upgrade, 'websocket');
+});
+
+test("a header from the server's upgrade hook reaches the client; server-side sockets have no response", async (t) => {
+  const s = await startServer({ onUpgrade: () => ({ headers: { 'X-Hook': 'hi' } }) });
+  t.after(() => s.close());
+  const accepted = once(s.server, 'connection');
+  const ws = await connect(s.url, { logger: false });
+  t.after(() => ws.terminate());
+  assert.equal(ws.response?.headers['x-hook'], 'hi');
+  const [serverSide] = await accepted;
+  assert.equal(serverSide.response, undefined);
 });
 
 test('a 200 from a server that ignored the upgrade is an error naming the status', async (t) => {

@@ -187,7 +187,7 @@ test('rejections are real HTTP/2 responses: 404 for a path, 403 for an Origin, t
   const failure = (status: number, body?: string) => (error: unknown) => {
     assert.ok(error instanceof UnexpectedResponseError, String(error));
     assert.equal(error.statusCode, status);
-    if (body !== undefined) assert.equal(Buffer.from(error.body).toString(), body);
+    if (body !== undefined) assert.equal(error.bodyText, body);
     return true;
   };
   await assert.rejects(connect(`${base}/nope`, { ...quiet, http2: true }), failure(404));
@@ -209,6 +209,13 @@ test('rejections are real HTTP/2 responses: 404 for a path, 403 for an Origin, t
   });
   t.after(() => ws.terminate());
   assert.deepEqual(contexts, [{ user: 'ann' }]);
+  // The 200 to the extended CONNECT, with the hook's header (RFC 8441 §5).
+  assert.deepEqual(
+    { status: ws.response?.statusCode, text: ws.response?.statusText },
+    { status: 200, text: '' },
+  );
+  assert.equal(ws.response?.headers['x-hello'], 'h2');
+  assert.equal(ws.response?.headers[':status'], undefined);
   assert.deepEqual(rejected, [
     'SWITCHYARD_ERR_HANDSHAKE_NOT_FOUND',
     'SWITCHYARD_ERR_HANDSHAKE_ORIGIN',

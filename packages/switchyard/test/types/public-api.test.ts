@@ -12,6 +12,8 @@ import {
   WebSocket,
   WebSocketServer,
   type ConnectOptions,
+  type HandshakeResponse,
+  type UnexpectedResponseError,
   type ServerOptions,
   type UpgradeDecision,
   type UpgradeHook,
@@ -24,6 +26,15 @@ function expectType<T extends true>(_value?: T): void {}
 
 // connect resolves with a WebSocket.
 expectType<Equal<Awaited<ReturnType<typeof connect>>, WebSocket>>();
+// The handshake response is there on client sockets only, and read-only.
+expectType<Equal<WebSocket['response'], HandshakeResponse | undefined>>();
+expectType<Equal<HandshakeResponse['headers'], Readonly<Record<string, string>>>>();
+expectType<Equal<UnexpectedResponseError['bodyText'], string>>();
+function readOnlyResponse(ws: WebSocket): void {
+  // @ts-expect-error: the response cannot be replaced.
+  ws.response = undefined;
+}
+void readOnlyResponse;
 // send reports back-pressure.
 expectType<Equal<ReturnType<WebSocket['send']>, boolean>>();
 // Typed events: a message listener gets (string | Buffer, boolean). Only type-checked, never run.
