@@ -34,9 +34,11 @@ export function closeServer(server: Server): Promise<void> {
 /** A real `ws` client, open. */
 export async function realClient(
   url: string,
-  options: RealWebSocket.ClientOptions = {},
+  protocolsOrOptions: string[] | RealWebSocket.ClientOptions = {},
 ): Promise<RealWebSocket> {
-  const ws = new RealWebSocket(url, options);
+  const ws = Array.isArray(protocolsOrOptions)
+    ? new RealWebSocket(url, protocolsOrOptions)
+    : new RealWebSocket(url, protocolsOrOptions);
   await once(ws, 'open');
   return ws;
 }
