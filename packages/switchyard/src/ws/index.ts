@@ -26,6 +26,7 @@ export {
   type HandshakeResponseLike,
   type RawData,
   type WsData,
+  type WebSocketEventMap,
 } from './websocket.js';
 export {
   WebSocketServer,
@@ -33,6 +34,7 @@ export {
   type ServerOptions,
   type VerifyClient,
   type VerifyClientInfo,
+  type WebSocketServerEventMap,
 } from './server.js';
 export { createWebSocketStream } from './stream.js';
 export {

@@ -80,6 +80,17 @@ export interface ServerOptions extends Omit<
   maxBufferedChunks?: number;
 }
 
+/** The events of a {@link WebSocketServer}, for typed listeners; other names stay open. */
+export interface WebSocketServerEventMap {
+  connection: [websocket: WebSocket, request: IncomingMessage, ...rest: any[]];
+  headers: [headers: string[], request: IncomingMessage];
+  listening: [];
+  error: [error: Error];
+  close: [];
+}
+
+type Listener = (...args: any[]) => void;
+
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** The 101's own fields: a `headers` listener cannot change them (Switchyard writes them). */
 const OWN_FIELDS = new Set([
@@ -196,6 +207,24 @@ export class WebSocketServer extends EventEmitter {
       const websocket = this.wrap(connection);
       if (!this.manual.has(req)) this.emit('connection', websocket, req);
     });
+  }
+
+  override on<K extends keyof WebSocketServerEventMap>(
+    event: K,
+    listener: (this: WebSocketServer, ...args: WebSocketServerEventMap[K]) => void,
+  ): this;
+  override on(event: string | symbol, listener: Listener): this;
+  override on(event: string | symbol, listener: Listener): this {
+    return super.on(event, listener);
+  }
+
+  override once<K extends keyof WebSocketServerEventMap>(
+    event: K,
+    listener: (this: WebSocketServer, ...args: WebSocketServerEventMap[K]) => void,
+  ): this;
+  override once(event: string | symbol, listener: Listener): this;
+  override once(event: string | symbol, listener: Listener): this {
+    return super.once(event, listener);
   }
 
   /**

@@ -76,7 +76,6 @@ export interface ClientOptions extends Omit<
   minVersion?: string;
   maxVersion?: string;
   secureContext?: unknown;
-  [option: string]: unknown;
 }
 
 /**
@@ -102,6 +101,26 @@ export interface HandshakeRequestLike {
   /** No-op: the request has already ended. */
   abort(): void;
 }
+
+/**
+ * The events of a {@link WebSocket} and their arguments, for typed listeners. Any other event
+ * name is accepted too (untyped), as on any EventEmitter.
+ */
+export interface WebSocketEventMap {
+  open: [];
+  message: [data: RawData, isBinary: boolean];
+  close: [code: number, reason: Buffer];
+  error: [error: Error];
+  ping: [data: Buffer];
+  pong: [data: Buffer];
+  upgrade: [response: HandshakeResponseLike];
+  'unexpected-response': [
+    request: HandshakeRequestLike,
+    response: Readable & HandshakeResponseLike,
+  ];
+}
+
+type Listener = (...args: any[]) => void;
 
 const EMPTY = Buffer.alloc(0);
 const STATE_NAMES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
@@ -170,6 +189,34 @@ export class WebSocket extends EventEmitter {
       (inner) => this.opened(inner),
       (error: Error) => this.failed(error, url),
     );
+  }
+
+  // Typed listeners for ws's events (as @types/ws has them); other names stay open.
+  override on<K extends keyof WebSocketEventMap>(
+    event: K,
+    listener: (this: WebSocket, ...args: WebSocketEventMap[K]) => void,
+  ): this;
+  override on(event: string | symbol, listener: Listener): this;
+  override on(event: string | symbol, listener: Listener): this {
+    return super.on(event, listener);
+  }
+
+  override once<K extends keyof WebSocketEventMap>(
+    event: K,
+    listener: (this: WebSocket, ...args: WebSocketEventMap[K]) => void,
+  ): this;
+  override once(event: string | symbol, listener: Listener): this;
+  override once(event: string | symbol, listener: Listener): this {
+    return super.once(event, listener);
+  }
+
+  override off<K extends keyof WebSocketEventMap>(
+    event: K,
+    listener: (this: WebSocket, ...args: WebSocketEventMap[K]) => void,
+  ): this;
+  override off(event: string | symbol, listener: Listener): this;
+  override off(event: string | symbol, listener: Listener): this {
+    return super.off(event, listener);
   }
 
   /** CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3). */
@@ -505,7 +552,11 @@ function clientOptions(
   options: ClientOptions,
   signal: AbortSignal,
 ): ConnectOptions {
-  const { ws, rest } = splitOptions(options, WS_CLIENT_OPTIONS, 'client');
+  const { ws, rest } = splitOptions(
+    options as Record<string, unknown>,
+    WS_CLIENT_OPTIONS,
+    'client',
+  );
   const out: ConnectOptions = { logger: false, ...(rest as ConnectOptions), protocols, signal };
   // A caller's own signal still aborts, through ours.
   const own = rest.signal as AbortSignal | undefined;

@@ -320,6 +320,7 @@ test('Use the Node.js streams API: createWebSocketStream with utf8, piped both w
   const ws = new WebSocket(url);
   const duplex = createWebSocketStream(ws, { encoding: 'utf8' });
   duplex.on('error', console.error);
+  const finished = once(duplex, 'finish');
   let output = '';
   duplex.on('data', (chunk: string) => {
     output += chunk;
@@ -327,7 +328,7 @@ test('Use the Node.js streams API: createWebSocketStream with utf8, piped both w
   // Written while still connecting: the stream waits for 'open'.
   Readable.from(['hello ', 'streams']).pipe(duplex);
   await until(() => output === 'hello streams');
-  await once(duplex, 'finish');
+  await finished;
   await until(() => ws.readyState === WebSocket.CLOSED);
 });
 
