@@ -66,8 +66,8 @@ export async function closeClient(ws: {
   clearTimeout(timer);
 }
 
-/** Resolves when `predicate` holds, checking every 5 ms, at most `tries` times. */
-export async function until(predicate: () => boolean, tries = 400): Promise<void> {
+/** Resolves when `predicate` holds, checking every 5 ms, at most `tries` times (10 s by default, for a loaded machine). */
+export async function until(predicate: () => boolean, tries = 2000): Promise<void> {
   for (let i = 0; i < tries; i++) {
     if (predicate()) return;
     await new Promise((resolve) => setTimeout(resolve, 5));
