@@ -53,6 +53,7 @@ import {
   type Http2Attachment,
 } from './http2.js';
 import { PubSub, type PubSubOptions, type PublishOptions } from '../pubsub/topics.js';
+import { routeUpgrades } from './upgrade-router.js';
 
 /** What the upgrade hook learns about a request, besides the request itself. */
 export interface UpgradeInfo {
@@ -229,6 +230,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   private readonly protocolHandlers = new Map<string, ProtocolHandler>();
   private httpServer: HttpServer | HttpsServer | AnyHttp2Server | net.Server | null = null;
   private http2: Http2Attachment | null = null;
+  private leaveRouter: (() => void) | null = null;
   private ownsServer = false;
   private pending = 0;
   /** @internal */ closing = false;
@@ -378,8 +380,41 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   private attach(server: HttpServer | HttpsServer | AnyHttp2Server): void {
     this.httpServer = server;
     if (isHttp2Server(server)) this.http2 = attachHttp2(this, server);
-    server.on('upgrade', this.onServerUpgrade);
+    // Upgrades go through the server's router, shared with the other WebSocketServers attached
+    // to it: each takes only the requests it serves, and leaves the rest to other listeners.
+    this.leaveRouter = routeUpgrades(server as HttpServer, {
+      protocolsAt: (pathname) => (this.servesPath(pathname) ? this.supportedProtocols() : null),
+      takeUpgrade: this.onServerUpgrade,
+      answerUnclaimed: (req, socket, status, protocols) =>
+        this.answerUnclaimed(req, socket, status, protocols),
+    });
     this.startHeartbeat();
+  }
+
+  /** An upgrade that no endpoint and no other listener of the attached server took. */
+  private answerUnclaimed(
+    req: IncomingMessage,
+    socket: Duplex,
+    status: 404 | 426,
+    protocols: readonly string[],
+  ): void {
+    const url = requestUrl(req);
+    if (status === 404) {
+      this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_HANDSHAKE_NOT_FOUND',
+        404,
+        `No WebSocket endpoint at ${url.pathname}`,
+      );
+      return;
+    }
+    const error = new RemoteProtocolError(
+      'SWITCHYARD_ERR_UPGRADE_REQUIRED',
+      `None of the protocols in Upgrade (${String(req.headers.upgrade)}) is served at ${url.pathname}.`,
+      { status: 426 },
+    );
+    this.rejectWith(req, socket, error, formatUpgradeRequired(protocols, `${error.message}\n`));
   }
 
   private supportedProtocols(): string[] {
@@ -828,7 +863,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     const server = this.httpServer;
     if (server !== null) {
-      server.off('upgrade', this.onServerUpgrade);
+      this.leaveRouter?.();
     }
     this.http2?.detach();
     const serverClosed =
