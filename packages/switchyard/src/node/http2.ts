@@ -63,6 +63,7 @@ import { resolveLogger } from './diagnostics.js';
 import { readErrorBody } from './error-body.js';
 import type { HandshakeRequest, WebSocketServer } from './server.js';
 import { WebSocket } from './websocket.js';
+import { HEARTBEAT_DEFAULTS } from './options.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const kHandled = Symbol('switchyard.streamHandled');
@@ -601,8 +602,8 @@ export async function connectHttp2(
     handedOver = true;
     if (options.heartbeat !== false) {
       ws.startHeartbeat(
-        options.heartbeat?.interval ?? 30_000,
-        options.heartbeat?.timeout ?? 30_000,
+        options.heartbeat?.interval ?? HEARTBEAT_DEFAULTS.interval,
+        options.heartbeat?.timeout ?? HEARTBEAT_DEFAULTS.timeout,
       );
     }
     return ws;

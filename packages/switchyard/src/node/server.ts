@@ -54,6 +54,8 @@ import {
 } from './http2.js';
 import { PubSub, type PubSubOptions, type PublishOptions } from '../pubsub/topics.js';
 import { routeUpgrades } from './upgrade-router.js';
+import { checkOptions } from '../core/options.js';
+import { SERVER_CLOSE_OPTIONS, SERVER_DEFAULTS, SERVER_OPTIONS } from './options.js';
 
 /** What the upgrade hook learns about a request, besides the request itself. */
 export interface UpgradeInfo {
@@ -200,16 +202,7 @@ const kHandled = Symbol('switchyard.upgradeHandled');
 /** Bytes a client may send before its 101 while the hook runs (frames sent too early). */
 const EARLY_DATA_LIMIT = 64 * 1024;
 
-/** The defaults of {@link ServerOptions}. */
-export const SERVER_DEFAULTS = {
-  handshakeTimeout: 10_000,
-  maxHeaderBytes: 16 * 1024,
-  /** Header fields in one request head (the standalone server); 431 above. */
-  maxHeaders: 100,
-  maxConnections: 100_000,
-  maxPendingHandshakes: 1024,
-  heartbeat: { interval: 30_000, timeout: 30_000 },
-} as const;
+export { SERVER_DEFAULTS };
 
 /**
  * A WebSocket server.
@@ -241,8 +234,13 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     head: Buffer,
   ) => void;
 
+  /**
+   * @throws {InvalidOptionError} `SWITCHYARD_ERR_INVALID_OPTION` for an unknown option (with
+   *   what to use instead of a `ws` one) or a value of the wrong type or range.
+   */
   constructor(options: ServerOptions = {}) {
     super();
+    checkOptions(SERVER_OPTIONS, options);
     if (options.server !== undefined && options.port !== undefined) {
       throw new LocalProtocolError(
         'SWITCHYARD_ERR_INVALID_ARGUMENT',
@@ -858,6 +856,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
    * "going away"), waits for them to close, and after `timeout` ms destroys what is left.
    */
   async close(options: { code?: number; reason?: string; timeout?: number } = {}): Promise<void> {
+    checkOptions(SERVER_CLOSE_OPTIONS, options);
     if (this.closing) return;
     this.closing = true;
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);

@@ -155,13 +155,19 @@ test('a WebSocketServer beside socket.io on the same port: both serve', async (t
     timeout: 3000,
   });
   t.after(() => client.close());
-  await once(client, 'connect');
+  await new Promise<void>((resolve, fail) => {
+    client.once('connect', resolve);
+    client.once('connect_error', fail);
+  });
   const answer = await client.timeout(3000).emitWithAck('ping-me', 'y');
   assert.equal(answer, 'socket.io:y');
   // And long-polling first, then upgraded, as socket.io's client does by default.
   const polling = socketIoClient(`http://127.0.0.1:${port}`, { reconnection: false });
   t.after(() => polling.close());
-  await once(polling, 'connect');
+  await new Promise<void>((resolve, fail) => {
+    polling.once('connect', resolve);
+    polling.once('connect_error', fail);
+  });
   assert.equal(await polling.timeout(3000).emitWithAck('ping-me', 'z'), 'socket.io:z');
   assert.equal(await roundTrip(`ws://127.0.0.1:${port}/ws`, 'again'), 'switchyard:again');
   assert.deepEqual(
