@@ -64,6 +64,8 @@ type WatchedSocket = Duplex & {
 interface Baseline {
   listeners: number;
   readable: number;
+  /** Not 0 when the connection served plain requests before this upgrade (keep-alive). */
+  written: number;
 }
 
 /**
@@ -100,8 +102,10 @@ export function routeUpgrades(server: UpgradeSource, endpoint: UpgradeEndpoint):
 }
 
 function routeUpgrade(router: Router, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  // A listener that ran before the router may already have taken (or refused) the request.
-  if (socket.destroyed || tookOver(socket)) return;
+  // A listener that ran before the router may already have answered (or refused) the request.
+  // Only writes count here: a listener that merely listens to every socket (for its errors,
+  // say) must not stop an endpoint from taking its own path.
+  if (socket.destroyed || wroteTo(socket as WatchedSocket)) return;
   const pathname = pathnameOf(req.url);
   for (const endpoint of router.endpoints) {
     const protocols = endpoint.protocolsAt(pathname);
@@ -123,15 +127,21 @@ function routeUpgrade(router: Router, req: IncomingMessage, socket: Duplex, head
   });
 }
 
-function baselineOf(socket: Duplex): Baseline {
+function baselineOf(socket: WatchedSocket): Baseline {
   let listeners = 0;
   for (const name of socket.eventNames()) listeners += socket.listenerCount(name);
-  return { listeners, readable: socket.readableLength };
+  return { listeners, readable: socket.readableLength, written: socket.bytesWritten ?? 0 };
+}
+
+/** Whether something was written to the socket (or it was ended) since `upgrade` was emitted. */
+function wroteTo(socket: WatchedSocket): boolean {
+  const written = socket[kBaseline]?.written ?? 0;
+  return !socket.writable || socket.writableLength > 0 || (socket.bytesWritten ?? 0) > written;
 }
 
 /** Whether some other listener did something with the socket since `upgrade` was emitted. */
 function tookOver(socket: WatchedSocket): boolean {
-  if (!socket.writable || socket.writableLength > 0 || (socket.bytesWritten ?? 0) > 0) return true;
+  if (wroteTo(socket)) return true;
   const before = socket[kBaseline];
   if (before === undefined) return false;
   const now = baselineOf(socket);

@@ -190,6 +190,28 @@ test('an upgrade that nobody takes gets 404 and its socket is closed, never left
   await raw.closed();
 });
 
+test('an unclaimed upgrade on a keep-alive connection that already served a page still gets 404', async (t) => {
+  const { server, port } = await startHttp(t);
+  attach(t, server, { path: '/a', logger: false });
+  server.on('upgrade', () => {});
+  const raw = await RawClient.connect(port);
+  t.after(() => raw.destroy());
+  raw.write(`GET /page HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+  assert.equal((await raw.readHead()).status, 200);
+  raw.write(upgradeRequest(port, {}, 'GET /unclaimed HTTP/1.1'));
+  await raw.waitFor((data) => data.includes('HTTP/1.1 404'));
+  await raw.closed();
+});
+
+test('a listener that only listens to every upgrade socket does not stop an endpoint taking its path', async (t) => {
+  const { server, port } = await startHttp(t);
+  // Runs before the endpoint's router, as a logging or error-hygiene listener would.
+  server.prependListener('upgrade', (_req, socket) => socket.on('error', () => {}));
+  const ours = attach(t, server, { path: '/a', logger: false });
+  tagging(ours, 'a');
+  assert.equal(await roundTrip(`ws://127.0.0.1:${port}/a`, 'x'), 'a:x');
+});
+
 test('a served path asked for with a protocol nobody speaks gets 426 naming the served ones', async (t) => {
   const { server, port } = await startHttp(t);
   attach(t, server, { path: '/a', logger: false });
