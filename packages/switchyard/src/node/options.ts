@@ -10,6 +10,7 @@
  * whose `verifyClient` were silently ignored would run with its authentication gone.
  */
 import { CONNECTION_DEFAULTS } from '../core/connection.js';
+import { RECONNECT_DEFAULTS } from '../core/reconnect.js';
 import { is, type OptionSpec, type OptionTable } from '../core/options.js';
 import { DEFLATE_DEFAULTS } from './deflate.js';
 import { WEBSOCKET_DEFAULTS } from './websocket.js';
@@ -351,6 +352,58 @@ export const SERVER_OPTIONS: OptionTable = {
   },
 };
 
+/** `reconnect: { ... }` of `ReconnectingWebSocket`. */
+export const RECONNECT_OPTIONS: OptionTable = {
+  owner: 'reconnect',
+  options: [
+    {
+      name: 'minDelay',
+      check: is.milliseconds,
+      default: RECONNECT_DEFAULTS.minDelay,
+      defaultText: '500 ms',
+      meaning: 'the first backoff delay',
+    },
+    {
+      name: 'maxDelay',
+      check: is.milliseconds,
+      default: RECONNECT_DEFAULTS.maxDelay,
+      defaultText: '30,000 ms',
+      meaning: 'the longest backoff delay',
+    },
+    {
+      name: 'factor',
+      check: {
+        type: 'number',
+        expected: 'a number of at least 1',
+        test: (v) => typeof v === 'number' && Number.isFinite(v) && v >= 1,
+      },
+      default: RECONNECT_DEFAULTS.factor,
+      meaning: 'how much the delay grows per attempt',
+    },
+    {
+      name: 'maxRetries',
+      check: is.integer(0, true),
+      default: RECONNECT_DEFAULTS.maxRetries,
+      defaultText: 'Infinity',
+      meaning: 'attempts without an open before giving up',
+    },
+    { name: 'shouldReconnect', check: is.function, meaning: '`(cause, attempt) => boolean`' },
+    {
+      name: 'maxQueuedMessages',
+      check: is.integer(0, true),
+      default: RECONNECT_DEFAULTS.maxQueuedMessages,
+      meaning: 'messages queued while disconnected',
+    },
+    {
+      name: 'maxQueuedBytes',
+      check: is.integer(0, true),
+      default: RECONNECT_DEFAULTS.maxQueuedBytes,
+      meaning: 'bytes queued while disconnected',
+    },
+    { name: 'random', check: is.function, meaning: 'the jitter source, `() => number` in [0, 1)' },
+  ],
+};
+
 /** `server.close({ code, reason, timeout })`. */
 export const SERVER_CLOSE_OPTIONS: OptionTable = {
   owner: 'WebSocketServer.close()',
@@ -493,5 +546,29 @@ export const CONNECT_OPTIONS: OptionTable = {
     servername: TLS_INSTEAD('servername'),
     checkServerIdentity: TLS_INSTEAD('checkServerIdentity'),
     ciphers: TLS_INSTEAD('ciphers'),
+  },
+};
+
+/** The option table of `new ReconnectingWebSocket(url, options)`: `connect()`'s but `signal`. */
+export const RECONNECTING_OPTIONS: OptionTable = {
+  ...CONNECT_OPTIONS,
+  owner: 'ReconnectingWebSocket',
+  options: [
+    ...CONNECT_OPTIONS.options.filter((spec) => spec.name !== 'signal'),
+    {
+      name: 'reconnect',
+      check: is.bag('object', RECONNECT_OPTIONS, 'reconnect'),
+      meaning: "backoff, retry rules and the offline queue's limits",
+    },
+    {
+      name: 'resume',
+      check: is.boolean,
+      default: false,
+      meaning: 'speak the resume exchange (docs/resume.md)',
+    },
+  ],
+  insteadOf: {
+    ...CONNECT_OPTIONS.insteadOf,
+    signal: 'call `close()` to stop the WebSocket and its reconnection.',
   },
 };

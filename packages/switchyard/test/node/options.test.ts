@@ -185,3 +185,24 @@ test('every default in the option tables passes its own check', () => {
 test('the options argument itself must be an object', () => {
   assert.throws(() => new WebSocketServer(8080 as unknown as ServerOptions), invalid('options'));
 });
+
+test('ReconnectingWebSocket checks its options once, in the constructor', async () => {
+  const { ReconnectingWebSocket } = await import('../../src/node/reconnecting.js');
+  type Options = ConstructorParameters<typeof ReconnectingWebSocket>[1];
+  assert.throws(
+    () => new ReconnectingWebSocket('ws://127.0.0.1:9/', { verifyClient: 1 } as Options),
+    invalid('verifyClient', /ReconnectingWebSocket/),
+  );
+  assert.throws(
+    () =>
+      new ReconnectingWebSocket('ws://127.0.0.1:9/', {
+        reconnect: { maxDelay: '1s' },
+      } as unknown as Options),
+    invalid('reconnect.maxDelay'),
+  );
+  assert.throws(
+    () =>
+      new ReconnectingWebSocket('ws://127.0.0.1:9/', { signal: AbortSignal.abort() } as Options),
+    invalid('signal', /close\(\)/),
+  );
+});
