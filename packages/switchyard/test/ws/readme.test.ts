@@ -166,31 +166,36 @@ test('Multiple servers sharing a single HTTP/S server: noServer + handleUpgrade 
   await closeClient(bar);
 });
 
-test(
-  'Multiple servers on one HTTP server by `path` (the attached form of the same)',
-  {
-    todo: 'needs attached servers to leave other paths to other listeners (issue 12 §1, in progress on main)',
-  },
-  async (t) => {
-    const server = createServer();
-    const wssA = new WebSocketServer({ server, path: '/a' });
-    const wssB = new WebSocketServer({ server, path: '/b' });
-    wssA.on('connection', (ws) => ws.send('a'));
-    wssB.on('connection', (ws) => ws.send('b'));
-    const port = await listen(server);
-    t.after(async () => {
-      await new Promise((resolve) => wssA.close(resolve));
-      await new Promise((resolve) => wssB.close(resolve));
-      await closeServer(server);
-    });
-    const a = await realClient(`ws://127.0.0.1:${port}/a`);
-    const b = new RealWebSocket(`ws://127.0.0.1:${port}/b`);
-    const [message] = (await once(b, 'message')) as [Buffer];
-    assert.equal(message.toString(), 'b');
-    await closeClient(a);
-    await closeClient(b);
-  },
-);
+test('Multiple servers on one HTTP server by `path` (the attached form of the same), beside a ws noServer handler', async (t) => {
+  const server = createServer();
+  const wssA = new WebSocketServer({ server, path: '/a' });
+  const wssB = new WebSocketServer({ server, path: '/b' });
+  wssA.on('connection', (ws) => ws.send('a'));
+  wssB.on('connection', (ws) => ws.send('b'));
+  // The real ws package in noServer mode on the same server, for /c.
+  const real = new RealServer({ noServer: true });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (req.url === '/c') real.handleUpgrade(req, socket, head, (ws) => ws.send('c'));
+  });
+  const port = await listen(server);
+  t.after(async () => {
+    await new Promise((resolve) => wssA.close(resolve));
+    await new Promise((resolve) => wssB.close(resolve));
+    await closeRealServer(real);
+    await closeServer(server);
+  });
+  const a = new RealWebSocket(`ws://127.0.0.1:${port}/a`);
+  const b = new RealWebSocket(`ws://127.0.0.1:${port}/b`);
+  const c = new RealWebSocket(`ws://127.0.0.1:${port}/c`);
+  assert.equal(await nextText(a), 'a');
+  assert.equal(await nextText(b), 'b');
+  assert.equal(await nextText(c), 'c');
+  // A path nobody serves still gets an HTTP answer.
+  const nobody = new RealWebSocket(`ws://127.0.0.1:${port}/nobody`);
+  const [error] = (await once(nobody, 'error')) as [Error];
+  assert.match(error.message, /Unexpected server response: 404/);
+  await Promise.all([a, b, c].map(closeClient));
+});
 
 test('Client authentication: the upgrade listener authenticates, 401 otherwise, and the client reaches connection', async (t) => {
   const errors: Error[] = [];
