@@ -9,9 +9,10 @@
  * - `ignored`: accepted and without effect, because Switchyard already behaves the safe way the
  *   option could only weaken or tune (for example UTF-8 is always validated).
  * - `unsupported`: a program that relies on it would silently behave differently, so the adapter
- *   throws a `LocalProtocolError` (`SWITCHYARD_ERR_INVALID_ARGUMENT`) naming what to use instead.
+ *   throws an `InvalidOptionError` (a TypeError, `SWITCHYARD_ERR_INVALID_OPTION`) naming what to
+ *   use instead, as Switchyard does for its own options.
  */
-import { LocalProtocolError, type PerMessageDeflateConfig } from '../index.js';
+import { InvalidOptionError, type PerMessageDeflateConfig } from '../index.js';
 
 /** One row of an option table. */
 export interface WsOptionRule {
@@ -138,7 +139,7 @@ export const TLS_OPTION_NAMES: readonly string[] = Object.keys(WS_CLIENT_OPTIONS
 /**
  * Splits `options` into the ws options (checked against `table`) and the rest, which pass
  * through to Switchyard.
- * @throws LocalProtocolError for an unsupported ws option.
+ * @throws InvalidOptionError for an unsupported ws option.
  */
 export function splitOptions(
   options: Record<string, unknown>,
@@ -154,8 +155,8 @@ export function splitOptions(
       continue;
     }
     if (rule.handling === 'unsupported' && !(rule.harmless?.(value) ?? value === undefined)) {
-      throw new LocalProtocolError(
-        'SWITCHYARD_ERR_INVALID_ARGUMENT',
+      throw new InvalidOptionError(
+        name,
         `switchyard/ws: the ${what} option \`${name}\` is not supported: ${rule.note}. See docs/migrating-from-ws.md.`,
       );
     }

@@ -129,7 +129,7 @@ export class WebSocketServer extends EventEmitter {
   /**
    * @param callback with `port`: a `listening` listener, as in ws.
    * @throws TypeError unless exactly one of `port`, `server` and `noServer` is given.
-   * @throws LocalProtocolError for a ws option this adapter cannot honour.
+   * @throws InvalidOptionError for a ws option this adapter cannot honour.
    */
   constructor(options: ServerOptions, callback?: () => void) {
     super();

@@ -163,7 +163,7 @@ export class WebSocket extends EventEmitter {
    * A client connecting to `address` (ws:, wss:, http: or https:). `address` null makes the
    * server-side object that a `WebSocketServer` binds to an accepted connection.
    * @throws SyntaxError for an invalid URL or subprotocol, as ws does.
-   * @throws LocalProtocolError for a ws option this adapter cannot honour.
+   * @throws InvalidOptionError for a ws option this adapter cannot honour.
    */
   constructor(
     address: string | URL | null,

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { WS_CLIENT_OPTIONS, WS_SERVER_OPTIONS, WebSocket, WebSocketServer } from 'switchyard/ws';
-import { LocalProtocolError } from 'switchyard';
+import { InvalidOptionError } from 'switchyard';
 
 const guide = readFileSync(
   new URL('../../../../docs/migrating-from-ws.md', import.meta.url),
@@ -24,7 +24,7 @@ test('every unsupported option throws and every ignored one is accepted, on the 
     if (rule.handling !== 'unsupported') continue;
     assert.throws(
       () => new WebSocket('ws://127.0.0.1:1/', { [name]: Symbol('any value') }),
-      (error: unknown) => error instanceof LocalProtocolError && error.message.includes(name),
+      (error: unknown) => error instanceof InvalidOptionError && error.message.includes(name),
       name,
     );
   }
@@ -32,7 +32,7 @@ test('every unsupported option throws and every ignored one is accepted, on the 
     if (rule.handling === 'unsupported') {
       assert.throws(
         () => new WebSocketServer({ noServer: true, [name]: Symbol('any value') }),
-        LocalProtocolError,
+        InvalidOptionError,
         name,
       );
     } else if (rule.handling === 'ignored') {

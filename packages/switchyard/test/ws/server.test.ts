@@ -10,7 +10,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import RealWebSocket from 'ws';
 import { WebSocketServer, WebSocket, type VerifyClientInfo } from 'switchyard/ws';
-import { LocalProtocolError, WebSocketServer as SwitchyardServer } from 'switchyard';
+import { InvalidOptionError, WebSocketServer as SwitchyardServer } from 'switchyard';
 import {
   closeClient,
   closeServer,
@@ -52,8 +52,9 @@ test('a ws option it cannot honour throws, naming it and what to use instead', (
   assert.throws(
     () => new WebSocketServer({ noServer: true, autoPong: false }),
     (error: unknown) =>
-      error instanceof LocalProtocolError &&
-      error.code === 'SWITCHYARD_ERR_INVALID_ARGUMENT' &&
+      error instanceof InvalidOptionError &&
+      error.code === 'SWITCHYARD_ERR_INVALID_OPTION' &&
+      error.option === 'autoPong' &&
       /autoPong/.test(error.message) &&
       /migrating-from-ws/.test(error.message),
   );

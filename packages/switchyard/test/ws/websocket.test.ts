@@ -15,7 +15,7 @@ import WebSocketDefault, {
   createWebSocketStream,
   type HandshakeResponseLike,
 } from 'switchyard/ws';
-import { LocalProtocolError, WebSocket as SwitchyardWebSocket } from 'switchyard';
+import { InvalidOptionError, WebSocket as SwitchyardWebSocket } from 'switchyard';
 import { closeClient, closeServer, listen, until } from './helpers.js';
 
 /** A real ws server on 127.0.0.1; `onConnection` sets each connection up. */
@@ -222,7 +222,7 @@ test('unsupported client options throw, naming the option (agent would silently 
     assert.throws(
       () => new WebSocket('ws://127.0.0.1:1/', options),
       (error: unknown) =>
-        error instanceof LocalProtocolError && error.message.includes(`\`${name}\``),
+        error instanceof InvalidOptionError && error.message.includes(`\`${name}\``),
       name,
     );
   }
