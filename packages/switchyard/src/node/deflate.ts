@@ -465,7 +465,7 @@ export class DeflateCodec {
       this.finishInflate(
         new RemoteProtocolError(
           'SWITCHYARD_ERR_MESSAGE_TOO_BIG',
-          `A compressed message inflated to more than maxPayload (${this.maxPayload} bytes)`,
+          `Compressed message inflated to at least ${this.inflateOutBytes} bytes, over maxPayload (${this.maxPayload} bytes)`,
           { closeCode: 1009 },
         ),
       );
