@@ -287,6 +287,11 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
       this.deliver(body, isBinary, undefined);
       return;
     }
+    if (frame.position === 0) {
+      // A topic without a replay window: nothing to resume from.
+      this.deliver(body, isBinary, { topic: frame.topic, position: 0 });
+      return;
+    }
     const last = this.positions.get(frame.topic);
     // Exactly once: a position already delivered (a replay overlapping the live stream) is not.
     if (last !== undefined && frame.position <= last) return;

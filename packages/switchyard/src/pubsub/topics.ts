@@ -25,6 +25,14 @@ import { isUtf8 } from 'node:buffer';
 import { LocalProtocolError } from '../core/errors.js';
 import { ReadyState } from '../core/connection.js';
 import { Opcode, serializeFrame } from '../core/frame.js';
+import {
+  DIRECT_HEADER,
+  RESUME_PROTOCOL,
+  RESUME_QUERY_PARAM,
+  encodeGap,
+  encodeMessageHeader,
+  parseResumePositions,
+} from '../core/resume.js';
 import { compressShared } from '../node/deflate.js';
 import { channels, type Logger } from '../node/diagnostics.js';
 import { toBytes, type SendData, type WebSocket } from '../node/websocket.js';
@@ -35,6 +43,13 @@ import {
   type BackplaneMessage,
   type BackplaneStage,
 } from './backplane.js';
+import {
+  ReplayWindow,
+  resolveReplayOptions,
+  type ReplayEntry,
+  type ReplayOptions,
+  type ReplayResult,
+} from './replay.js';
 
 /**
  * What happens to a subscriber whose `bufferedAmount` is past the limit when a message is
@@ -52,6 +67,15 @@ export interface PubSubOptions {
    * this server. The server starts it, and closes it when the server closes.
    */
   backplane?: Backplane;
+  /**
+   * Resumable topics (docs/resume.md): keep the last messages of each topic so that a client
+   * that reconnects with `ReconnectingWebSocket({ resume: true })` gets what it missed, each
+   * message once and in order, or a `gap` when the window no longer covers it. Bounds for every
+   * topic, or a function that gives them per topic (false: that topic is not replayed). With a
+   * backplane that has a shared window (`RedisBackplane`: Redis Streams), the window and the
+   * positions live there, the same for every instance. Default: off.
+   */
+  replay?: ReplayOptions | ((topic: string) => ReplayOptions | false);
   /** What to do with subscribers that do not keep up. */
   slowConsumer?: {
     /**
@@ -116,6 +140,11 @@ export class PubSub {
   private readonly limit: number;
   private readonly policy: SlowConsumerPolicy;
   private readonly logger: Logger | null;
+  private readonly replay: NonNullable<PubSubOptions['replay']> | null;
+  /** In-process replay windows, by topic (without a shared window in the backplane). */
+  private readonly windows = new Map<string, ReplayWindow>();
+  /** Resuming subscribers waiting for a shared window's answer: live messages held meanwhile. */
+  private readonly catchingUp = new Map<WebSocket, Map<string, BackplaneMessage[]>>();
   private closed = false;
   /** Subscribers with published messages queued and not written yet; flushed once per tick. */
   private toFlush = new Set<WebSocket>();
@@ -145,6 +174,9 @@ export class PubSub {
       );
     }
     this.logger = logger;
+    this.replay = options.replay ?? null;
+    if (this.replay !== null && typeof this.replay !== 'function')
+      resolveReplayOptions(this.replay);
     if (this.backplane !== null) {
       const backplane = this.backplane;
       const host: BackplaneHost = {
@@ -195,7 +227,27 @@ export class PubSub {
       }
     }
     this.stats.published++;
-    const delivered = this.fanOut(topic, bytes, binary, except);
+    const bounds = this.replayBounds(topic);
+    if (bounds !== null && this.backplane?.replay !== undefined) {
+      // The shared window gives the position; every instance, this one included, delivers the
+      // message when the backplane hands it back, so all of them deliver in the same order.
+      if (!this.closed) {
+        const store = this.backplane.replay;
+        const message: BackplaneMessage = { topic, data: bytes, binary };
+        this.callBackplane('publish', topic, () => store.append(message, bounds));
+      }
+      return 0;
+    }
+    let position: number | undefined;
+    if (bounds !== null) {
+      let window = this.windows.get(topic);
+      if (window === undefined) {
+        window = new ReplayWindow(bounds);
+        this.windows.set(topic, window);
+      }
+      position = window.append(bytes, binary, Date.now());
+    }
+    const delivered = this.fanOut(topic, bytes, binary, except, position);
     if (this.backplane !== null && !this.closed) {
       const backplane = this.backplane;
       const message: BackplaneMessage = { topic, data: bytes, binary };
@@ -223,7 +275,115 @@ export class PubSub {
       }
     }
     subscribers.add(ws);
+    const after = ws.resumePositions?.get(topic);
+    if (after !== undefined) {
+      ws.resumePositions?.delete(topic);
+      this.resume(ws, topic, after);
+    }
     return true;
+  }
+
+  /**
+   * @internal a connection that agreed on the resume exchange: read the positions it presented
+   * and mark what is sent to it alone.
+   */
+  adoptResume(ws: WebSocket, url: string): void {
+    if (ws.protocol !== RESUME_PROTOCOL) return;
+    const query = new URL(url, 'http://localhost').searchParams.get(RESUME_QUERY_PARAM);
+    ws.resumePositions = parseResumePositions(query);
+    ws.messagePrefix = DIRECT_HEADER;
+  }
+
+  /** Whether resumable topics are on (the server then agrees on `switchyard.resume.v1`). */
+  get replayEnabled(): boolean {
+    return this.replay !== null;
+  }
+
+  /** Sends a resuming subscriber what it missed on `topic` after position `after`. */
+  private resume(ws: WebSocket, topic: string, after: number): void {
+    const bounds = this.replayBounds(topic);
+    if (bounds === null) return;
+    const store = this.backplane?.replay;
+    if (store === undefined) {
+      let window = this.windows.get(topic);
+      if (window === undefined) {
+        window = new ReplayWindow(bounds);
+        this.windows.set(topic, window);
+      }
+      this.sendReplay(ws, topic, window.since(after, Date.now()));
+      return;
+    }
+    // Live messages that arrive before the shared window answers are held, then sent after the
+    // replay, skipping those the replay already had: each message once, in order.
+    let held = this.catchingUp.get(ws);
+    if (held === undefined) this.catchingUp.set(ws, (held = new Map()));
+    const pending: BackplaneMessage[] = [];
+    held.set(topic, pending);
+    const finish = (result: ReplayResult | null): void => {
+      held.delete(topic);
+      if (held.size === 0) this.catchingUp.delete(ws);
+      if (ws.readyState !== ReadyState.OPEN || ws.subscriptions?.has(topic) !== true) return;
+      let last = after;
+      if (result !== null) {
+        this.sendReplay(ws, topic, result);
+        last = result.last;
+      } else {
+        // The window could not be read: say so, rather than skip messages silently.
+        ws.sendFramed(serializeFrame(Opcode.TEXT, encodeGap(topic, after + 1, null)));
+      }
+      for (const message of pending) {
+        if (message.position !== undefined && message.position > last) {
+          ws.sendFramed(
+            this.frameFor(message.topic, message.data, message.binary, message.position),
+          );
+        }
+      }
+      this.scheduleFlush(ws);
+    };
+    store.range(topic, after).then(finish, (error: unknown) => {
+      this.reportError(toBackplaneError('delivery', error, topic));
+      finish(null);
+    });
+  }
+
+  private sendReplay(ws: WebSocket, topic: string, result: ReplayResult): void {
+    if (result.gap !== null) {
+      ws.sendFramed(serializeFrame(Opcode.TEXT, encodeGap(topic, result.gap.from, result.gap.to)));
+    }
+    for (const entry of result.entries as ReplayEntry[]) {
+      ws.sendFramed(this.frameFor(topic, entry.data, entry.binary, entry.position));
+    }
+    this.scheduleFlush(ws);
+  }
+
+  /** One message under the resume exchange: its header, then its payload, in one frame. */
+  private frameFor(
+    topic: string,
+    data: Uint8Array,
+    binary: boolean,
+    position: number,
+  ): Uint8Array[] {
+    const header = encodeMessageHeader(topic, position);
+    const payload = new Uint8Array(header.length + data.length);
+    payload.set(header, 0);
+    payload.set(data, header.length);
+    return serializeFrame(binary ? Opcode.BINARY : Opcode.TEXT, payload);
+  }
+
+  private scheduleFlush(ws: WebSocket): void {
+    this.toFlush.add(ws);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushQueued);
+    }
+  }
+
+  private replayBounds(topic: string): Required<ReplayOptions> | null {
+    const replay = this.replay;
+    if (replay === null) return null;
+    if (typeof replay !== 'function') return resolveReplayOptions(replay);
+    const bounds = replay(topic);
+    return bounds === false ? null : resolveReplayOptions(bounds);
   }
 
   /** @internal `ws.unsubscribe`: true when it was subscribed. */
@@ -276,7 +436,7 @@ export class PubSub {
     let topic: string | undefined;
     try {
       topic = message.topic;
-      this.fanOut(topic, message.data, message.binary, null);
+      this.fanOut(topic, message.data, message.binary, null, message.position);
     } catch (error) {
       this.reportError(toBackplaneError('delivery', error, topic));
     }
@@ -287,6 +447,7 @@ export class PubSub {
     payload: Uint8Array,
     binary: boolean,
     except: WebSocket | null,
+    position: number | undefined = undefined,
   ): number {
     const subscribers = this.topicMap.get(topic);
     if (subscribers === undefined) return 0;
@@ -296,11 +457,26 @@ export class PubSub {
     const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
     const chunks = serializeFrame(opcode, payload);
     let compressed: Map<string, Uint8Array[]> | null = null;
+    // Subscribers under the resume exchange share one frame with the header (position 0: the
+    // topic is not replayed).
+    let resumeFrame: Uint8Array[] | null = null;
     let delivered = 0;
     for (const ws of subscribers) {
       if (ws === except || ws.readyState !== ReadyState.OPEN) continue;
       if (ws.bufferedAmount > this.limit) {
         this.onSlow(ws, topic);
+        continue;
+      }
+      if (ws.messagePrefix !== null) {
+        const held = this.catchingUp.get(ws)?.get(topic);
+        if (held !== undefined) {
+          held.push({ topic, data: payload, binary, position });
+          continue;
+        }
+        resumeFrame ??= this.frameFor(topic, payload, binary, position ?? 0);
+        ws.sendFramed(resumeFrame);
+        this.toFlush.add(ws);
+        delivered++;
         continue;
       }
       const shared = ws.sharedCompression;
