@@ -23,6 +23,7 @@
  * pub/sub to the node that owns each channel's slot, following MOVED after resharding.
  */
 import {
+  RESP_TYPES,
   createClient,
   createCluster,
   type RedisClientOptions,
@@ -37,6 +38,10 @@ import {
   type Backplane,
   type BackplaneHost,
   type BackplaneMessage,
+  replayAfter,
+  type ReplayOptions,
+  type ReplayResult,
+  type ReplayStore,
 } from 'switchyard';
 
 /** Options of {@link RedisBackplane}. Give `url` (one Redis) or `cluster` (Redis Cluster). */
@@ -69,6 +74,8 @@ export interface RedisBackplaneStats {
   unrelayed: number;
   /** Times the connection to Redis was lost. */
   outages: number;
+  /** Messages appended to a topic's replay stream (resumable topics). */
+  appended: number;
 }
 
 type SingleClient = RedisClientType;
@@ -97,7 +104,18 @@ export class RedisBackplane implements Backplane {
     ownSkipped: 0,
     unrelayed: 0,
     outages: 0,
+    appended: 0,
   };
+  /**
+   * The shared replay window of resumable topics (`pubsub.replay`), in Redis Streams: see
+   * {@link RedisReplayStore}.
+   */
+  readonly replay: ReplayStore = {
+    append: (message, bounds) => this.append(message, bounds),
+    range: (topic, after, bounds) => this.range(topic, after, bounds),
+  };
+  /** Topics whose SUBSCRIBE is on its way: a range read waits for it (see `range`). */
+  private readonly subscribing = new Map<string, Promise<void>>();
   private readonly options: RedisBackplaneOptions;
   private readonly prefix: string;
   private readonly wanted = new Set<string>();
@@ -183,7 +201,12 @@ export class RedisBackplane implements Backplane {
 
   subscribe(topic: string): Promise<void> {
     this.wanted.add(topic);
-    return this.applySubscription(topic);
+    const applied = this.applySubscription(topic);
+    this.subscribing.set(topic, applied);
+    void applied.finally(() => {
+      if (this.subscribing.get(topic) === applied) this.subscribing.delete(topic);
+    });
+    return applied;
   }
 
   async unsubscribe(topic: string): Promise<void> {
@@ -352,9 +375,114 @@ export class RedisBackplane implements Backplane {
     }
   }
 
+  // ---- resumable topics: the replay window in Redis Streams ----------------------------------
+  //
+  // Per topic, two keys in one hash slot (the channel name as hash tag, so that on a cluster
+  // they live with the channel's shard): `{channel}:seq`, the last position given (INCR), and
+  // `{channel}:log`, a stream whose entry ids are `<position>-0`, capped with MAXLEN. One Lua
+  // script gives the position, appends and publishes, atomically: the order of positions is the
+  // order in which every instance receives the messages. A sequenced message travels as
+  // `P<position>\n` + envelope and is delivered to every instance, its publisher included.
+
+  private async append(message: BackplaneMessage, bounds: Required<ReplayOptions>): Promise<void> {
+    const publisher = this.publisher;
+    if (publisher === null || this.closed) return;
+    const channel = this.channel(message.topic);
+    const envelope = encodeEnvelope(this.instanceId, message);
+    const keys = [`{${channel}}:seq`, `{${channel}}:log`];
+    const args = [
+      'EVAL',
+      APPEND_SCRIPT,
+      '2',
+      ...keys,
+      envelope,
+      String(Math.max(1, Math.floor(bounds.maxMessages))),
+      channel,
+      this.options.cluster === undefined ? 'PUBLISH' : 'SPUBLISH',
+      String(Date.now()),
+      String(Math.max(1, Math.ceil(bounds.maxAge))),
+    ];
+    try {
+      await this.send(keys[0], false, args);
+      this.stats.appended++;
+      this.stats.published++;
+      if (this.down) this.onReady();
+    } catch (error) {
+      this.countLost(message.topic);
+      if (!this.down) {
+        this.report(
+          'publish',
+          `Appending to ${keys[1]} failed: ${messageOf(error)}`,
+          message.topic,
+          error,
+          1,
+        );
+      }
+    }
+  }
+
+  private async range(
+    topic: string,
+    after: number,
+    bounds: Required<ReplayOptions>,
+  ): Promise<ReplayResult> {
+    const publisher = this.publisher;
+    if (publisher === null || this.closed) throw new Error('The Redis backplane is closed');
+    // Live messages must reach this instance before the window is read, or those published in
+    // between would be in neither.
+    await this.subscribing.get(topic);
+    const channel = this.channel(topic);
+    const keys = [`{${channel}}:seq`, `{${channel}}:log`];
+    const reply = (await this.send(keys[0], true, [
+      'EVAL',
+      RANGE_SCRIPT,
+      '2',
+      ...keys,
+      String(after + 1),
+      String(Date.now()),
+    ])) as [Buffer | number, Array<[Buffer, Buffer[]]>];
+    const last = Number(reply[0]);
+    const oldest = Date.now() - bounds.maxAge;
+    const entries: ReplayResult['entries'] = [];
+    let bytes = 0;
+    for (const [id, fields] of reply[1]) {
+      // Fields: t (append time, ms), e (the envelope).
+      if (Number(fields[1]) < oldest) continue;
+      const decoded = decodeEnvelope(fields[3]);
+      if (decoded === null) continue;
+      entries.push({
+        position: Number(String(id).split('-')[0]),
+        data: decoded.data,
+        binary: decoded.binary,
+      });
+      bytes += decoded.data.length;
+    }
+    // maxBytes bounds what is replayed, oldest first out (the stream is capped by count and
+    // age; Redis cannot trim a stream by bytes).
+    let drop = 0;
+    while (drop < entries.length && bytes > bounds.maxBytes) bytes -= entries[drop++].data.length;
+    return replayAfter(after, last, entries.slice(drop));
+  }
+
+  private send(
+    key: string,
+    readonly: boolean,
+    args: string[] | Array<string | Buffer>,
+  ): Promise<unknown> {
+    const options = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
+    if (this.options.cluster !== undefined) {
+      return (this.publisher as ClusterClient).sendCommand(key, readonly, args, options);
+    }
+    return (this.publisher as SingleClient).sendCommand(args, options);
+  }
+
   private receive(bytes: Buffer): void {
     const host = this.host;
     if (host === null) return;
+    if (bytes[0] === SEQUENCED) {
+      this.receiveSequenced(host, bytes);
+      return;
+    }
     const message = decodeEnvelope(bytes);
     if (message === null) {
       this.report('delivery', 'A message on a Switchyard channel was not a Switchyard envelope');
@@ -366,6 +494,20 @@ export class RedisBackplane implements Backplane {
     }
     this.stats.received++;
     host.deliver(message);
+  }
+
+  private receiveSequenced(host: BackplaneHost, bytes: Buffer): void {
+    const newline = bytes.indexOf(0x0a);
+    const position = Number(bytes.toString('latin1', 1, newline));
+    const message = newline > 1 ? decodeEnvelope(bytes.subarray(newline + 1)) : null;
+    if (message === null || !Number.isSafeInteger(position)) {
+      this.report('delivery', 'A sequenced message on a Switchyard channel was malformed');
+      return;
+    }
+    // Delivered to its publisher too: positions are in Redis's order only if every instance,
+    // the publisher included, delivers in the order Redis publishes.
+    if (message.origin !== this.instanceId) this.stats.received++;
+    host.deliver({ topic: message.topic, data: message.data, binary: message.binary, position });
   }
 
   private countLost(topic: string): void {
@@ -384,6 +526,28 @@ export class RedisBackplane implements Backplane {
     this.host?.reportError(new BackplaneError(stage, text, { topic, cause, unrelayed }));
   }
 }
+
+/** First byte of a sequenced message (`P`); a plain envelope starts with its version, 1. */
+const SEQUENCED = 0x50;
+
+/**
+ * KEYS: seq, log. ARGV: envelope, maxMessages, channel, PUBLISH or SPUBLISH, now (ms), maxAge (ms).
+ * The stream key expires maxAge after the last append (an idle topic's window is gone by then
+ * anyway); the sequence key stays, so positions never restart while Redis keeps its data.
+ */
+const APPEND_SCRIPT = `
+local position = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], position .. '-0', 't', ARGV[5], 'e', ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call(ARGV[4], ARGV[3], 'P' .. position .. '\\n' .. ARGV[1])
+return position
+`;
+
+/** KEYS: seq, log. ARGV: first position wanted, now (ms). Returns { last, entries }. */
+const RANGE_SCRIPT = `
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+return { last, redis.call('XRANGE', KEYS[2], ARGV[1] .. '-0', '+') }
+`;
 
 function messageOf(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) return messageOf(error.errors[0]);

@@ -91,8 +91,9 @@ type Outgoing = { data: SendData; options: SendOptions | undefined };
  * ws.send('hello'); // queued until the first open
  */
 export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEvents> {
-  /** The URL connected to (without the resume parameter). */
-  readonly url: string;
+  /** The URL of the current or last socket (without the resume parameter). */
+  url: string;
+  private readonly urlProvider: (() => string | URL) | null;
   private readonly options: ConnectOptions;
   private readonly policy: ReconnectPolicy;
   private readonly queue: OutboundQueue<Outgoing>;
@@ -109,10 +110,18 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
   private inbox: IncomingMessageData[] | null = null;
   private waiters: Array<(result: IteratorResult<IncomingMessageData>) => void> = [];
 
-  constructor(url: string | URL, options: ReconnectingWebSocketOptions = {}) {
+  /**
+   * @param url where to connect, or a function called before every attempt (to pick another
+   *   instance, or put a fresh token in the URL).
+   */
+  constructor(
+    url: string | URL | (() => string | URL),
+    options: ReconnectingWebSocketOptions = {},
+  ) {
     super();
     const { reconnect, resume, ...connectOptions } = options;
-    this.url = parseWebSocketUrl(url).href;
+    this.urlProvider = typeof url === 'function' ? url : null;
+    this.url = parseWebSocketUrl(typeof url === 'function' ? url() : url).href;
     this.policy = new ReconnectPolicy(reconnect);
     this.queue = new OutboundQueue(reconnect?.maxQueuedMessages, reconnect?.maxQueuedBytes);
     this.resumeEnabled = resume === true;
@@ -218,7 +227,16 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
     if (this.ended || this.closeRequested !== null) return;
     const abort = new AbortController();
     this.abort = abort;
-    connect(this.targetUrl(), { ...this.options, signal: abort.signal }).then(
+    let target: string;
+    try {
+      target = this.targetUrl();
+    } catch (error) {
+      // A URL function that throws or returns nonsense: a local bug, not a network problem.
+      this.report(error as Error);
+      this.finish(1006, '');
+      return;
+    }
+    connect(target, { ...this.options, signal: abort.signal }).then(
       (ws) => this.bind(ws),
       (error: Error) => {
         this.abort = null;
@@ -233,6 +251,7 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
   }
 
   private targetUrl(): string {
+    if (this.urlProvider !== null) this.url = parseWebSocketUrl(this.urlProvider()).href;
     if (!this.resumeEnabled || this.positions.size === 0) return this.url;
     const url = new URL(this.url);
     url.searchParams.set(RESUME_QUERY_PARAM, formatResumePositions(this.positions));

@@ -48,8 +48,8 @@ export interface BackplaneMessage {
 export interface ReplayStore {
   /** Appends a message to the topic's shared window and publishes it to every instance. */
   append(message: BackplaneMessage, bounds: Required<ReplayOptions>): void | Promise<void>;
-  /** What follows `after` in the topic's window. */
-  range(topic: string, after: number): Promise<ReplayResult>;
+  /** What follows `after` in the topic's window, within `bounds`. */
+  range(topic: string, after: number, bounds: Required<ReplayOptions>): Promise<ReplayResult>;
 }
 
 /** Where a backplane failed. `connect` covers losing and regaining the medium. */

@@ -340,7 +340,7 @@ export class PubSub {
       }
       this.scheduleFlush(ws);
     };
-    store.range(topic, after).then(finish, (error: unknown) => {
+    store.range(topic, after, bounds).then(finish, (error: unknown) => {
       this.reportError(toBackplaneError('delivery', error, topic));
       finish(null);
     });
