@@ -23,6 +23,7 @@
  * pub/sub to the node that owns each channel's slot, following MOVED after resharding.
  */
 import {
+  ErrorReply,
   RESP_TYPES,
   createClient,
   createCluster,
@@ -60,6 +61,12 @@ export interface RedisBackplaneOptions {
   maxReconnectDelay?: number;
   /** Longest wait for a connection to Redis, in ms. Default 5,000. */
   connectTimeout?: number;
+  /**
+   * Messages of resumable topics (`pubsub.replay`) held while Redis is unreachable, sent in
+   * order when it is back; past this many, further ones are dropped and reported. Default
+   * 10,000. (Plain topics are not held: see the theory of operation.)
+   */
+  maxHeldAppends?: number;
 }
 
 /** Counters of a {@link RedisBackplane}. */
@@ -81,7 +88,20 @@ export interface RedisBackplaneStats {
 type SingleClient = RedisClientType;
 type ClusterClient = RedisClusterType;
 
-const DEFAULTS = { prefix: 'switchyard:', maxReconnectDelay: 2000, connectTimeout: 5000 } as const;
+const DEFAULTS = {
+  prefix: 'switchyard:',
+  maxReconnectDelay: 2000,
+  connectTimeout: 5000,
+  maxHeldAppends: 10_000,
+} as const;
+
+/** A message of a resumable topic on its way to the replay stream. */
+interface HeldAppend {
+  message: BackplaneMessage;
+  bounds: Required<ReplayOptions>;
+  /** This instance's running count of appends, for the script's duplicate check. */
+  counter: number;
+}
 
 /**
  * The Redis backplane. Pass it to the server; the server starts it and closes it when it closes.
@@ -116,6 +136,9 @@ export class RedisBackplane implements Backplane {
   };
   /** Topics whose SUBSCRIBE is on its way: a range read waits for it (see `range`). */
   private readonly subscribing = new Map<string, Promise<void>>();
+  private readonly held: HeldAppend[] = [];
+  private appendCounter = 0;
+  private draining = false;
   private readonly options: RedisBackplaneOptions;
   private readonly prefix: string;
   private readonly wanted = new Set<string>();
@@ -384,41 +407,88 @@ export class RedisBackplane implements Backplane {
   // order in which every instance receives the messages. A sequenced message travels as
   // `P<position>\n` + envelope and is delivered to every instance, its publisher included.
 
-  private async append(message: BackplaneMessage, bounds: Required<ReplayOptions>): Promise<void> {
-    const publisher = this.publisher;
-    if (publisher === null || this.closed) return;
+  private append(message: BackplaneMessage, bounds: Required<ReplayOptions>): void {
+    if (this.publisher === null || this.closed) return;
+    const limit = this.options.maxHeldAppends ?? DEFAULTS.maxHeldAppends;
+    if (this.held.length >= limit) {
+      this.countLost(message.topic);
+      if (this.lostInOutage === 1 || !this.down) {
+        this.report(
+          'publish',
+          `${limit} messages already wait for Redis (maxHeldAppends): a message on ${message.topic} was dropped`,
+          message.topic,
+          undefined,
+          1,
+        );
+      }
+      return;
+    }
+    this.held.push({ message, bounds, counter: ++this.appendCounter });
+    if (!this.draining) void this.drainAppends();
+  }
+
+  /**
+   * Sends held appends to Redis in order, pipelined in batches. A batch that fails part-way is
+   * sent again from the first failure once Redis answers again: those that did run are
+   * recognised by their counter and not appended twice (the script keeps each publisher's last
+   * counter), so a message is neither lost nor doubled by an outage shorter than the hold.
+   */
+  private async drainAppends(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.held.length > 0 && !this.closed) {
+        const batch = this.held.slice(0, 256);
+        const results = await Promise.allSettled(batch.map((held) => this.runAppend(held)));
+        let done = 0;
+        while (done < results.length && results[done].status === 'fulfilled') done++;
+        this.held.splice(0, done);
+        this.stats.appended += done;
+        this.stats.published += done;
+        if (done > 0 && this.down) this.onReady();
+        if (done === results.length) continue;
+        const error = (results[done] as PromiseRejectedResult).reason as unknown;
+        if (error instanceof ErrorReply) {
+          // Redis refused this one (not an outage): it would fail forever, so it goes.
+          const [failed] = this.held.splice(0, 1);
+          this.countLost(failed.message.topic);
+          this.report(
+            'publish',
+            `Appending to a replay stream failed: ${messageOf(error)}`,
+            failed.message.topic,
+            error,
+            1,
+          );
+          continue;
+        }
+        if (!this.down) this.lost(error);
+        // Wait for Redis; a short pause too, so that a connection not yet known to be down is
+        // not hammered.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await this.ready();
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private runAppend(held: HeldAppend): Promise<unknown> {
+    const { message, bounds, counter } = held;
     const channel = this.channel(message.topic);
-    const envelope = encodeEnvelope(this.instanceId, message);
-    const keys = [`{${channel}}:seq`, `{${channel}}:log`];
-    const args = [
+    const keys = [`{${channel}}:seq`, `{${channel}}:log`, `{${channel}}:origins`];
+    return this.send(keys[0], false, [
       'EVAL',
       APPEND_SCRIPT,
-      '2',
+      '3',
       ...keys,
-      envelope,
+      encodeEnvelope(this.instanceId, message),
       String(Math.max(1, Math.floor(bounds.maxMessages))),
       channel,
       this.options.cluster === undefined ? 'PUBLISH' : 'SPUBLISH',
       String(Date.now()),
       String(Math.max(1, Math.ceil(bounds.maxAge))),
-    ];
-    try {
-      await this.send(keys[0], false, args);
-      this.stats.appended++;
-      this.stats.published++;
-      if (this.down) this.onReady();
-    } catch (error) {
-      this.countLost(message.topic);
-      if (!this.down) {
-        this.report(
-          'publish',
-          `Appending to ${keys[1]} failed: ${messageOf(error)}`,
-          message.topic,
-          error,
-          1,
-        );
-      }
-    }
+      this.instanceId,
+      String(counter),
+    ]);
   }
 
   private async range(
@@ -531,11 +601,16 @@ export class RedisBackplane implements Backplane {
 const SEQUENCED = 0x50;
 
 /**
- * KEYS: seq, log. ARGV: envelope, maxMessages, channel, PUBLISH or SPUBLISH, now (ms), maxAge (ms).
+ * KEYS: seq, log, origins. ARGV: envelope, maxMessages, channel, PUBLISH or SPUBLISH, now (ms),
+ * maxAge (ms), origin, counter. A counter not above the origin's last one was appended already
+ * (a retry after a lost reply): nothing is done.
  * The stream key expires maxAge after the last append (an idle topic's window is gone by then
  * anyway); the sequence key stays, so positions never restart while Redis keeps its data.
  */
 const APPEND_SCRIPT = `
+if tonumber(redis.call('HGET', KEYS[3], ARGV[7]) or '0') >= tonumber(ARGV[8]) then return 0 end
+redis.call('HSET', KEYS[3], ARGV[7], ARGV[8])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
 local position = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], position .. '-0', 't', ARGV[5], 'e', ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])

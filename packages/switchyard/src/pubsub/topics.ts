@@ -145,6 +145,11 @@ export class PubSub {
   private readonly windows = new Map<string, ReplayWindow>();
   /** Resuming subscribers waiting for a shared window's answer: live messages held meanwhile. */
   private readonly catchingUp = new Map<WebSocket, Map<string, BackplaneMessage[]>>();
+  /** Topics of a shared window: the last position delivered here, and a repair under way. */
+  private readonly sequenced = new Map<
+    string,
+    { last: number; repairing: BackplaneMessage[] | null }
+  >();
   private closed = false;
   /** Subscribers with published messages queued and not written yet; flushed once per tick. */
   private toFlush = new Set<WebSocket>();
@@ -424,6 +429,7 @@ export class PubSub {
     const subscribers = this.topicMap.get(topic);
     if (subscribers === undefined || !subscribers.delete(ws) || subscribers.size > 0) return;
     this.topicMap.delete(topic);
+    this.sequenced.delete(topic);
     if (this.backplane !== null && !this.closed) {
       const backplane = this.backplane;
       this.callBackplane('subscribe', topic, () => backplane.unsubscribe(topic));
@@ -436,10 +442,69 @@ export class PubSub {
     let topic: string | undefined;
     try {
       topic = message.topic;
-      this.fanOut(topic, message.data, message.binary, null, message.position);
+      if (message.position !== undefined) this.deliverSequenced(message, message.position);
+      else this.fanOut(topic, message.data, message.binary, null);
     } catch (error) {
       this.reportError(toBackplaneError('delivery', error, topic));
     }
+  }
+
+  /**
+   * A message from a shared replay window: delivered in position order, each once. A position
+   * that skips ahead means this instance missed messages (its link to the medium dropped while
+   * others published): they are read back from the window and delivered first, live ones held
+   * meanwhile, so that local subscribers see no hole.
+   */
+  private deliverSequenced(message: BackplaneMessage, position: number): void {
+    const topic = message.topic;
+    let state = this.sequenced.get(topic);
+    if (state === undefined) {
+      state = { last: position - 1, repairing: null };
+      this.sequenced.set(topic, state);
+    }
+    if (state.repairing !== null) {
+      state.repairing.push(message);
+      return;
+    }
+    if (position <= state.last) return;
+    const store = this.backplane?.replay;
+    const bounds = this.replayBounds(topic);
+    if (position > state.last + 1 && store !== undefined && bounds !== null) {
+      const repairing: BackplaneMessage[] = [message];
+      state.repairing = repairing;
+      const from = state.last;
+      const done = (result: ReplayResult | null): void => {
+        if (this.sequenced.get(topic) !== state) return;
+        state.repairing = null;
+        if (result === null || result.gap !== null) {
+          this.logger?.warn('missed messages could not be read back from the replay window', {
+            topic,
+            from: from + 1,
+          });
+        }
+        for (const entry of result?.entries ?? []) {
+          if (entry.position > state.last) {
+            state.last = entry.position;
+            this.fanOut(topic, entry.data, entry.binary, null, entry.position);
+          }
+        }
+        // Whatever is still missing is gone: subscribers that resume will hear of it as a gap.
+        for (const held of repairing) {
+          const p = held.position as number;
+          if (p > state.last) {
+            state.last = p;
+            this.fanOut(topic, held.data, held.binary, null, p);
+          }
+        }
+      };
+      store.range(topic, from, bounds).then(done, (error: unknown) => {
+        this.reportError(toBackplaneError('delivery', error, topic));
+        done(null);
+      });
+      return;
+    }
+    state.last = position;
+    this.fanOut(topic, message.data, message.binary, null, position);
   }
 
   private fanOut(
