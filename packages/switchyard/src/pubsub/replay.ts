@@ -11,6 +11,7 @@
  * live there instead, so that every instance agrees on them.
  */
 import { LocalProtocolError } from '../core/errors.js';
+import { is, type OptionTable } from '../core/options.js';
 
 /** Bounds of a topic's replay window. */
 export interface ReplayOptions {
@@ -28,6 +29,31 @@ export const REPLAY_DEFAULTS = {
   maxBytes: 1024 * 1024,
   maxAge: 5 * 60_000,
 } as const;
+
+/** The option table of `pubsub.replay` (the object form). */
+export const REPLAY_OPTIONS: OptionTable = {
+  owner: 'pubsub.replay',
+  options: [
+    {
+      name: 'maxMessages',
+      check: is.integer(0, true),
+      default: REPLAY_DEFAULTS.maxMessages,
+      meaning: 'most messages kept per topic',
+    },
+    {
+      name: 'maxBytes',
+      check: is.integer(0, true),
+      default: REPLAY_DEFAULTS.maxBytes,
+      meaning: 'most payload bytes kept (with Redis: replayed) per topic',
+    },
+    {
+      name: 'maxAge',
+      check: is.milliseconds,
+      default: REPLAY_DEFAULTS.maxAge,
+      meaning: 'oldest message kept, in ms',
+    },
+  ],
+};
 
 /** A message kept in a window. */
 export interface ReplayEntry {
