@@ -31,6 +31,12 @@ export interface ServeOptions {
    * share the /broadcast room.
    */
   backplane?: Backplane;
+  /**
+   * Messages of the /broadcast room kept for clients that reconnect with the resume exchange
+   * (`ReconnectingWebSocket({ resume: true })`, docs/resume.md); in Redis Streams with a Redis
+   * backplane. 0 or absent: off.
+   */
+  replay?: number;
 }
 
 /** A running `switchyard serve`. */
@@ -67,7 +73,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     origin: 'any',
     logger: false,
     perMessageDeflate: true,
-    pubsub: options.backplane === undefined ? undefined : { backplane: options.backplane },
+    pubsub:
+      options.backplane === undefined && !options.replay
+        ? undefined
+        : {
+            backplane: options.backplane,
+            replay: options.replay ? { maxMessages: options.replay } : undefined,
+          },
   });
   // /broadcast is a topic: a message is framed once for the whole room, and with a backplane
   // the room spans every serve process on it.
