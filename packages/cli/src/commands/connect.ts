@@ -10,7 +10,13 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { connect, type WebSocket } from 'switchyard';
+import {
+  connect,
+  ReconnectingWebSocket,
+  type DisconnectCause,
+  type MessageMeta,
+  type WebSocket,
+} from 'switchyard';
 import { createStyle, EXIT, parseDuration, parseHeaderFlags, UsageError, type Io } from '../io.js';
 
 export const CONNECT_USAGE = `Usage: switchyard connect <url> [options]
@@ -44,12 +50,20 @@ Options:
       --key <file>           private key of --cert (PEM)
       --insecure             do not verify the server's certificate (testing only)
       --timeout <time>       handshake timeout (default 10s)
+      --reconnect            come back after a drop (backoff with jitter); lines
+                             typed while disconnected are sent on reconnect
+      --reconnect-max-delay <ms>  longest wait between attempts (default 30000)
+      --reconnect-retries <n>     give up after n attempts in a row (default: never)
+      --resume               with --reconnect: speak the resume exchange, so topic
+                             messages missed while away are replayed once
   -V, --version              print the version
   -h, --help                 show this help
 
 Exit status: 0 after a close you asked for (/close, /quit, end of input, Ctrl-C)
 that the server answered, or a normal close (1000, 1001) by the server; 1 when
-the connection failed or closed abnormally; 2 on bad usage.
+the connection failed or closed abnormally (with --reconnect: when it gave up,
+or the server closed with a code that does not reconnect, such as 1008 or 4xxx);
+2 on bad usage.
 `;
 
 type BinaryOutput = 'hex' | 'base64' | 'raw';
@@ -110,6 +124,40 @@ function certificateCode(error: unknown): string | null {
   return null;
 }
 
+function describeCause(cause: DisconnectCause): string {
+  if (cause.kind === 'close')
+    return `closed ${cause.code}${cause.reason ? ` ${cause.reason}` : ''}`;
+  if (cause.kind === 'handshake') return `server answered ${cause.status}`;
+  return cause.error.message;
+}
+
+function causeJson(cause: DisconnectCause): Record<string, unknown> {
+  if (cause.kind === 'close') return { kind: 'close', code: cause.code, reason: cause.reason };
+  if (cause.kind === 'handshake') {
+    return { kind: 'handshake', status: cause.status, retryAfterMs: cause.retryAfterMs };
+  }
+  const e = cause.error as Error & { code?: string };
+  return { kind: 'network', code: e.code ?? null, message: e.message };
+}
+
+function parseCount(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) {
+    throw new UsageError(`--${flag} takes a whole number, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
+/** What the input side talks to: one WebSocket, or a reconnecting one. */
+interface Link {
+  /** Whether a line typed now is sent (or queued for the next socket). */
+  accepts(): boolean;
+  send(data: string | Buffer, binary: boolean): void;
+  /** False when no socket is open to ping. */
+  ping(text: string): boolean;
+  close(code: number, reason: string): void;
+}
+
 /** Runs `switchyard connect`; resolves with the exit code once the connection is closed. */
 export async function connectCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -133,6 +181,10 @@ export async function connectCommand(args: string[], io: Io): Promise<number> {
       key: { type: 'string' },
       insecure: { type: 'boolean' },
       timeout: { type: 'string' },
+      reconnect: { type: 'boolean' },
+      'reconnect-max-delay': { type: 'string' },
+      'reconnect-retries': { type: 'string' },
+      resume: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -149,6 +201,14 @@ export async function connectCommand(args: string[], io: Io): Promise<number> {
   }
   if ((values.cert === undefined) !== (values.key === undefined)) {
     throw new UsageError('--cert and --key go together');
+  }
+  const reconnect = values.reconnect === true;
+  const maxDelay = parseCount(values['reconnect-max-delay'], 'reconnect-max-delay');
+  const maxRetries = parseCount(values['reconnect-retries'], 'reconnect-retries');
+  if (!reconnect) {
+    for (const flag of ['reconnect-max-delay', 'reconnect-retries', 'resume'] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --reconnect`);
+    }
   }
   const json = values.json === true;
   const noInput = values['no-input'] === true;
@@ -199,63 +259,23 @@ export async function connectCommand(args: string[], io: Io): Promise<number> {
     );
   };
 
-  let ws: WebSocket;
-  try {
-    ws = await connect(positionals[0], {
-      protocols,
-      headers,
-      host,
-      origin,
-      perMessageDeflate: values.compression === true,
-      handshakeTimeout: parseDuration(values.timeout, 'timeout', 10_000),
-      proxy: values.proxy,
-      tls: tlsOptions,
-      signal: io.signal,
-      logger: false,
-    });
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    const e = error as Error & { code?: string; statusCode?: number };
-    if (e.code === 'SWITCHYARD_ERR_INVALID_ARGUMENT') throw new UsageError(e.message);
-    const certificate = certificateCode(e);
-    if (json) {
-      emit({ event: 'error', code: e.code ?? null, certificate, message: e.message });
-    }
-    if (certificate !== null) {
-      io.stderr.write(
-        `switchyard connect: certificate problem (${certificate}): ${(e.cause as Error | undefined)?.message ?? e.message}\n` +
-          `Fix: trust the CA that signed the server's certificate with --ca <file.pem>` +
-          `${certificate === 'ERR_TLS_CERT_ALTNAME_INVALID' ? ', or connect with the name the certificate is for' : ''}` +
-          `; --insecure skips the check (testing only).\n` +
-          `More: switchyard doctor ${positionals[0]}\n`,
-      );
-      return EXIT.PROBLEM;
-    }
-    io.stderr.write(`switchyard connect: ${e.message}${e.code ? ` (${e.code})` : ''}\n`);
-    if (e.code === 'SWITCHYARD_ERR_HANDSHAKE_STATUS') {
-      io.stderr.write(`Try: switchyard doctor ${positionals[0]}\n`);
-    }
-    return EXIT.PROBLEM;
-  }
-
-  if (json) {
-    emit({
-      event: 'open',
-      url: ws.url,
-      protocol: ws.protocol,
-      extensions: ws.extensions,
-      status: ws.response?.statusCode ?? 101,
-      headers: ws.response?.headers ?? {},
-    });
-  } else if (!pipe) {
-    note(
-      style.green(
-        `connected to ${ws.url}${ws.protocol ? ` (protocol ${ws.protocol})` : ''}${ws.extensions ? ` (extensions ${ws.extensions})` : ''}`,
-      ) + style.dim(' — type a message, /ping, /close [code] [reason], /binary <hex>, /quit'),
-    );
-  } else note(`connected to ${ws.url}`);
+  const connectOptions = {
+    protocols,
+    headers,
+    host,
+    origin,
+    perMessageDeflate: values.compression === true,
+    handshakeTimeout: parseDuration(values.timeout, 'timeout', 10_000),
+    proxy: values.proxy,
+    tls: tlsOptions,
+    logger: false as const,
+  };
   const pings: bigint[] = [];
-  ws.on('message', (data, isBinary) => {
+  const printMessage = (
+    data: string | Buffer | ArrayBuffer | Buffer[],
+    isBinary: boolean,
+    meta?: MessageMeta,
+  ) => {
     const buffer = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data as Buffer);
     const bytes = buffer.length;
     if (json) {
@@ -267,29 +287,54 @@ export async function connectCommand(args: string[], io: Io): Promise<number> {
           ? encodeBinary(buffer, binaryOutput === 'raw' ? 'base64' : binaryOutput)
           : String(data),
         ...(isBinary ? { encoding: binaryOutput === 'raw' ? 'base64' : binaryOutput } : {}),
+        ...(meta ? { topic: meta.topic, position: meta.position } : {}),
       });
     } else if (pipe) {
       if (isBinary && binaryOutput === 'raw') io.stdout.write(buffer);
       else io.stdout.write(`${isBinary ? encodeBinary(buffer, binaryOutput) : String(data)}\n`);
-    } else if (isBinary) {
-      note(
-        `${style.cyan('<')} ${style.dim(`binary ${bytes} B`)} ${encodeBinary(buffer, binaryOutput === 'raw' ? 'hex' : binaryOutput)}`,
-      );
     } else {
-      note(`${style.cyan('<')} ${String(data)} ${style.dim(`(${bytes} B)`)}`);
+      const where = meta ? ` ${style.dim(`[${meta.topic} #${meta.position}]`)}` : '';
+      if (isBinary) {
+        note(
+          `${style.cyan('<')} ${style.dim(`binary ${bytes} B`)} ${encodeBinary(buffer, binaryOutput === 'raw' ? 'hex' : binaryOutput)}${where}`,
+        );
+      } else note(`${style.cyan('<')} ${String(data)} ${style.dim(`(${bytes} B)`)}${where}`);
     }
-  });
-  ws.on('pong', (data) => {
-    const sent = pings.shift();
-    const rttMs = sent === undefined ? null : Number(process.hrtime.bigint() - sent) / 1e6;
-    if (json) emit({ event: 'pong', size: data.length, rttMs });
-    else note(style.dim(`pong${rttMs === null ? '' : ` after ${rttMs.toFixed(2)} ms`}`));
-  });
-  ws.on('ping', (data) => {
-    if (json) emit({ event: 'ping', size: data.length });
-    else if (!pipe) note(style.dim('ping from the server (answered)'));
-  });
-  ws.on('error', (error) => {
+  };
+  const watchControl = (socket: WebSocket) => {
+    socket.on('pong', (data) => {
+      const sent = pings.shift();
+      const rttMs = sent === undefined ? null : Number(process.hrtime.bigint() - sent) / 1e6;
+      if (json) emit({ event: 'pong', size: data.length, rttMs });
+      else note(style.dim(`pong${rttMs === null ? '' : ` after ${rttMs.toFixed(2)} ms`}`));
+    });
+    socket.on('ping', (data) => {
+      if (json) emit({ event: 'ping', size: data.length });
+      else if (!pipe) note(style.dim('ping from the server (answered)'));
+    });
+  };
+  const printOpen = (socket: WebSocket, attempt: number | undefined) => {
+    if (json) {
+      emit({
+        event: 'open',
+        ...(attempt === undefined ? {} : { attempt }),
+        url: socket.url,
+        protocol: socket.protocol,
+        extensions: socket.extensions,
+        status: socket.response?.statusCode ?? 101,
+        headers: socket.response?.headers ?? {},
+      });
+    } else if (attempt !== undefined && attempt > 0) {
+      note(style.green(`reconnected to ${socket.url}`));
+    } else if (!pipe) {
+      note(
+        style.green(
+          `connected to ${socket.url}${socket.protocol ? ` (protocol ${socket.protocol})` : ''}${socket.extensions ? ` (extensions ${socket.extensions})` : ''}`,
+        ) + style.dim(' — type a message, /ping, /close [code] [reason], /binary <hex>, /quit'),
+      );
+    } else note(`connected to ${socket.url}`);
+  };
+  const printError = (error: Error) => {
     if (json)
       emit({
         event: 'error',
@@ -297,19 +342,139 @@ export async function connectCommand(args: string[], io: Io): Promise<number> {
         message: error.message,
       });
     else note(style.red(`error: ${error.message}`));
-  });
+  };
 
-  const closed = new Promise<{ code: number; reason: string; wasClean: boolean }>((resolve) =>
-    ws.once('close', (code, reason, wasClean) => resolve({ code, reason, wasClean })),
-  );
   // Whether the close was asked for here (a command, the end of input, Ctrl-C).
   let userClosed = false;
+  let link: Link;
+  let reconnecting: ReconnectingWebSocket | null = null;
+  let closed: Promise<{ code: number; reason: string; wasClean: boolean }>;
+  if (reconnect) {
+    let rws: ReconnectingWebSocket;
+    try {
+      rws = new ReconnectingWebSocket(positionals[0], {
+        ...connectOptions,
+        reconnect: { maxDelay, maxRetries },
+        resume: values.resume === true,
+      });
+    } catch (error) {
+      const e = error as Error & { code?: string };
+      if (e.code === 'SWITCHYARD_ERR_INVALID_ARGUMENT') throw new UsageError(e.message);
+      throw error;
+    }
+    reconnecting = rws;
+    // Whether the last socket closed cleanly; none open at the end counts as clean.
+    let lastClean = true;
+    // A failed attempt is reported twice (error, then reconnecting with the same cause): the
+    // human output shows it once, in the reconnecting line.
+    const retried = new WeakSet<Error>();
+    let lastError: Error | null = null;
+    rws.on('open', ({ attempt, socket }) => {
+      lastClean = false;
+      socket.once('close', (_code, _reason, wasClean) => (lastClean = wasClean));
+      watchControl(socket);
+      printOpen(socket, attempt);
+    });
+    rws.on('message', (data, isBinary, meta) => printMessage(data, isBinary, meta));
+    rws.on('reconnecting', ({ attempt, delay, cause }) => {
+      if (cause.kind !== 'close' && lastError !== null) retried.add(lastError);
+      if (json) emit({ event: 'reconnecting', attempt, delay, cause: causeJson(cause) });
+      else
+        note(
+          style.yellow(`reconnecting in ${delay} ms (attempt ${attempt}): ${describeCause(cause)}`),
+        );
+    });
+    rws.on('gap', ({ topic, from, to }) => {
+      if (json) emit({ event: 'gap', topic, from, to });
+      else note(style.red(`gap on ${topic}: positions ${from}-${to ?? '?'} were lost`));
+    });
+    rws.on('error', (error) => {
+      lastError = error;
+      if (json) printError(error);
+      else queueMicrotask(() => retried.has(error) || printError(error));
+    });
+    closed = new Promise((resolve) =>
+      rws.once('close', (code, reason) =>
+        resolve({
+          code,
+          reason,
+          get wasClean() {
+            return lastClean;
+          },
+        }),
+      ),
+    );
+    link = {
+      accepts: () => rws.readyState === 0 || rws.readyState === 1,
+      send: (data, binary) => void rws.send(data, { binary }),
+      ping: (text) => {
+        if (rws.socket?.readyState !== 1) return false;
+        rws.socket.ping(text);
+        return true;
+      },
+      close: (code, reason) => rws.close(code, reason),
+    };
+  } else {
+    let ws: WebSocket;
+    try {
+      ws = await connect(positionals[0], { ...connectOptions, signal: io.signal });
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      const e = error as Error & { code?: string; statusCode?: number };
+      if (e.code === 'SWITCHYARD_ERR_INVALID_ARGUMENT') throw new UsageError(e.message);
+      const certificate = certificateCode(e);
+      if (json) {
+        emit({ event: 'error', code: e.code ?? null, certificate, message: e.message });
+      }
+      if (certificate !== null) {
+        io.stderr.write(
+          `switchyard connect: certificate problem (${certificate}): ${(e.cause as Error | undefined)?.message ?? e.message}\n` +
+            `Fix: trust the CA that signed the server's certificate with --ca <file.pem>` +
+            `${certificate === 'ERR_TLS_CERT_ALTNAME_INVALID' ? ', or connect with the name the certificate is for' : ''}` +
+            `; --insecure skips the check (testing only).\n` +
+            `More: switchyard doctor ${positionals[0]}\n`,
+        );
+        return EXIT.PROBLEM;
+      }
+      io.stderr.write(`switchyard connect: ${e.message}${e.code ? ` (${e.code})` : ''}\n`);
+      if (e.code === 'SWITCHYARD_ERR_HANDSHAKE_STATUS') {
+        io.stderr.write(`Try: switchyard doctor ${positionals[0]}\n`);
+      }
+      return EXIT.PROBLEM;
+    }
+
+    printOpen(ws, undefined);
+    watchControl(ws);
+    ws.on('message', (data, isBinary) => printMessage(data, isBinary));
+    ws.on('error', printError);
+    closed = new Promise((resolve) =>
+      ws.once('close', (code, reason, wasClean) => resolve({ code, reason, wasClean })),
+    );
+    link = {
+      accepts: () => ws.readyState === 1,
+      send: (data, binary) => (binary ? ws.send(data, { binary: true }) : ws.send(data)),
+      ping: (text) => {
+        ws.ping(text);
+        return true;
+      },
+      close: (code, reason) => ws.close(code, reason),
+    };
+  }
+
   const closeBy = (code: number, reason: string) => {
     userClosed = true;
-    ws.close(code, reason);
+    link.close(code, reason);
+  };
+  // End of input: close normally once what was typed is out (with --reconnect, lines queued
+  // while disconnected go on the next socket first); messages received are printed before.
+  const endOfInput = () => {
+    if (!link.accepts()) return;
+    if (reconnecting !== null && reconnecting.readyState === 0 && reconnecting.bufferedAmount > 0) {
+      reconnecting.once('open', () => closeBy(1000, ''));
+    } else closeBy(1000, '');
   };
   const onAbort = () => {
-    if (ws.readyState === 1) closeBy(1000, '');
+    if (link.accepts()) closeBy(1000, '');
   };
   io.signal.addEventListener('abort', onAbort, { once: true });
   let lines: ReturnType<typeof createInterface> | null = null;
@@ -317,20 +482,18 @@ export async function connectCommand(args: string[], io: Io): Promise<number> {
     // Listen only: stdin is not read, so its end does not close the connection.
   } else if (values['binary-chunks'] === true) {
     io.stdin.on('data', (chunk: Buffer | string) => {
-      if (ws.readyState === 1) ws.send(Buffer.from(chunk), { binary: true });
+      if (link.accepts()) link.send(Buffer.from(chunk), true);
     });
-    io.stdin.once('end', () => {
-      if (ws.readyState === 1) closeBy(1000, '');
-    });
+    io.stdin.once('end', endOfInput);
   } else {
     lines = createInterface({ input: io.stdin, terminal: false });
     lines.on('line', (line) => {
-      if (ws.readyState !== 1) return;
+      if (!link.accepts()) return;
       if (!pipe && line.startsWith('/')) {
         const [command, ...rest] = line.split(' ');
         if (command === '/ping') {
-          pings.push(process.hrtime.bigint());
-          ws.ping(rest.join(' '));
+          if (link.ping(rest.join(' '))) pings.push(process.hrtime.bigint());
+          else note(style.red('not connected: nothing to ping'));
         } else if (command === '/close') {
           const code = rest[0] === undefined ? 1000 : Number(rest[0]);
           try {
@@ -343,7 +506,7 @@ export async function connectCommand(args: string[], io: Io): Promise<number> {
           const bytes = parseHex(rest.join(''));
           if (bytes === null) note(style.red('/binary takes hex digits, e.g. /binary 00ff10'));
           else {
-            ws.send(bytes, { binary: true });
+            link.send(bytes, true);
             note(
               `${style.yellow('>')} ${style.dim(`binary ${bytes.length} B`)} ${bytes.toString('hex')}`,
             );
@@ -352,15 +515,12 @@ export async function connectCommand(args: string[], io: Io): Promise<number> {
         else note(style.red(`unknown command ${command}; /ping, /close, /binary, /quit`));
         return;
       }
-      if (sendBinary) ws.send(Buffer.from(line), { binary: true });
-      else ws.send(line);
+      if (sendBinary) link.send(Buffer.from(line), true);
+      else link.send(line, false);
       if (!pipe)
         note(`${style.yellow('>')} ${line} ${style.dim(`(${Buffer.byteLength(line)} B)`)}`);
     });
-    lines.once('close', () => {
-      // End of input: close normally; messages already received are printed before the close.
-      if (ws.readyState === 1) closeBy(1000, '');
-    });
+    lines.once('close', endOfInput);
   }
   const result = await closed;
   io.signal.removeEventListener('abort', onAbort);
