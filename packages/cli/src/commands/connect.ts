@@ -17,7 +17,15 @@ import {
   type MessageMeta,
   type WebSocket,
 } from 'switchyard';
-import { createStyle, EXIT, parseDuration, parseHeaderFlags, UsageError, type Io } from '../io.js';
+import {
+  createStyle,
+  EXIT,
+  parseCount,
+  parseDuration,
+  parseHeaderFlags,
+  UsageError,
+  type Io,
+} from '../io.js';
 
 export const CONNECT_USAGE = `Usage: switchyard connect <url> [options]
 
@@ -52,8 +60,8 @@ Options:
       --timeout <time>       handshake timeout (default 10s)
       --reconnect            come back after a drop (backoff with jitter); lines
                              typed while disconnected are sent on reconnect
-      --reconnect-max-delay <ms>  longest wait between attempts (default 30000)
-      --reconnect-retries <n>     give up after n attempts in a row (default: never)
+      --reconnect-max-delay <time>  longest wait between attempts (default 30s)
+      --reconnect-retries <n>  give up after n failed attempts in a row (default: never)
       --resume               with --reconnect: speak the resume exchange, so topic
                              messages missed while away are replayed once
   -V, --version              print the version
@@ -140,14 +148,6 @@ function causeJson(cause: DisconnectCause): Record<string, unknown> {
   return { kind: 'network', code: e.code ?? null, message: e.message };
 }
 
-function parseCount(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text)) {
-    throw new UsageError(`--${flag} takes a whole number, got ${JSON.stringify(text)}`);
-  }
-  return Number(text);
-}
-
 /** What the input side talks to: one WebSocket, or a reconnecting one. */
 interface Link {
   /** Whether a line typed now is sent (or queued for the next socket). */
@@ -203,8 +203,8 @@ export async function connectCommand(args: string[], io: Io): Promise<number> {
     throw new UsageError('--cert and --key go together');
   }
   const reconnect = values.reconnect === true;
-  const maxDelay = parseCount(values['reconnect-max-delay'], 'reconnect-max-delay');
-  const maxRetries = parseCount(values['reconnect-retries'], 'reconnect-retries');
+  const maxDelay = parseDuration(values['reconnect-max-delay'], 'reconnect-max-delay', 30_000);
+  const maxRetries = parseCount(values['reconnect-retries'], 'reconnect-retries', Infinity);
   if (!reconnect) {
     for (const flag of ['reconnect-max-delay', 'reconnect-retries', 'resume'] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --reconnect`);
@@ -354,7 +354,8 @@ export async function connectCommand(args: string[], io: Io): Promise<number> {
     try {
       rws = new ReconnectingWebSocket(positionals[0], {
         ...connectOptions,
-        reconnect: { maxDelay, maxRetries },
+        // The first retry waits up to 500 ms (the library's default), never past the cap.
+        reconnect: { minDelay: Math.min(500, maxDelay), maxDelay, maxRetries },
         resume: values.resume === true,
       });
     } catch (error) {
