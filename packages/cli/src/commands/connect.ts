@@ -6,6 +6,9 @@
  * timestamp, binary ones as hex. Pipe (stdin is not a terminal, or --pipe): every stdin line
  * becomes a text message and every incoming message a stdout line (binary as hex); at the end
  * of stdin the connection is closed with 1000, once the server has answered the close.
+ *
+ * With --reconnect the same session runs over a ReconnectingWebSocket: a {@link Link} hides
+ * which one the input side talks to, and the reconnect events become output lines.
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -50,7 +53,7 @@ Options:
       --binary-chunks        send stdin as binary messages, each chunk read as it came
       --binary-output <how>  print received binary as hex (default), base64 or raw
       --json                 print one JSON object per line per event (open, message,
-                             ping, pong, close, error), for scripts
+                             ping, pong, close, error; reconnecting, gap), for scripts
       --proxy <url>          tunnel through this HTTP proxy (default: HTTP_PROXY /
                              HTTPS_PROXY, honouring NO_PROXY)
       --ca <file>            trust this CA certificate (PEM) for wss://
@@ -60,8 +63,10 @@ Options:
       --timeout <time>       handshake timeout (default 10s)
       --reconnect            come back after a drop (backoff with jitter); lines
                              typed while disconnected are sent on reconnect
-      --reconnect-max-delay <time>  longest wait between attempts (default 30s)
-      --reconnect-retries <n>  give up after n failed attempts in a row (default: never)
+      --reconnect-max-delay <time>
+                             longest wait between attempts (default 30s)
+      --reconnect-retries <n>
+                             give up after n failed attempts in a row (default never)
       --resume               with --reconnect: speak the resume exchange, so topic
                              messages missed while away are replayed once
   -V, --version              print the version
