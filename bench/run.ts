@@ -212,6 +212,14 @@ function availableTargets(): { targets: Target[]; notes: string[] } {
       argv: [...node, join(here, 'servers', 'ws-server.ts')],
       env: noAddons,
     },
+    {
+      // The least a WebSocket server on node:net can do (servers/floor.ts): what Node's own
+      // sockets cost, the measuring stick for the targets set against it.
+      name: 'floor',
+      title: 'Node floor',
+      argv: [...node, join(here, 'servers', 'floor.ts')],
+      env: process.env,
+    },
   ];
   if (resolveModule('bufferutil') && resolveModule('utf-8-validate')) {
     const env = { ...process.env };
@@ -343,6 +351,8 @@ interface Scenario {
   /** The issue's target: Switchyard / `against` must be >= min (or <= max). */
   target: { against: string; min?: number; max?: number };
   serverArgs?: string[];
+  /** Servers that cannot run this scenario (the floor speaks no permessage-deflate). */
+  skip?: string[];
   measure(server: Server, gen: Generator): Promise<Sample>;
 }
 
@@ -378,7 +388,7 @@ function scenarios(quick: boolean): Scenario[] {
       unit: 'msg/s',
       better: 'higher',
       params: echo32,
-      target: { against: 'ws', min: 5 },
+      target: { against: 'floor', min: 0.9 },
       async measure(server, gen) {
         const r = await timed('echo', echo32)(server, gen);
         return sample(r.messages / r.seconds, r.serverCpu, share(r), r.errors);
@@ -390,7 +400,7 @@ function scenarios(quick: boolean): Scenario[] {
       unit: 'MB/s',
       better: 'higher',
       params: echo64k,
-      target: { against: 'ws-native', min: 1 },
+      target: { against: 'ws-native', min: 1.2 },
       async measure(server, gen) {
         const r = await timed('echo', echo64k, ['--binary'])(server, gen);
         return sample(r.bytes / r.seconds / 1e6, r.serverCpu, share(r), r.errors);
@@ -402,7 +412,7 @@ function scenarios(quick: boolean): Scenario[] {
       unit: '/s',
       better: 'higher',
       params: hs,
-      target: { against: 'ws', min: 3 },
+      target: { against: 'floor', min: 0.95 },
       async measure(server, gen) {
         const r = await timed('handshake', hs)(server, gen);
         return sample(r.handshakes / r.seconds, r.serverCpu, share(r), r.errors);
@@ -414,7 +424,7 @@ function scenarios(quick: boolean): Scenario[] {
       unit: 'KB',
       better: 'lower',
       params: idle,
-      target: { against: 'ws', max: 0.5 },
+      target: { against: 'floor', max: 1.15 },
       measure: (server, gen) => measureIdle(server, gen, idle.conns),
     },
     {
@@ -423,7 +433,7 @@ function scenarios(quick: boolean): Scenario[] {
       unit: 'deliveries/s',
       better: 'higher',
       params: fan,
-      target: { against: 'ws', min: 10 },
+      target: { against: 'bun', min: 1 },
       async measure(server, gen) {
         const r = await timed('fanout', fan, ['--binary'])(server, gen);
         return sample(r.messages / r.seconds, r.serverCpu, share(r), r.errors);
@@ -438,9 +448,9 @@ function scenarios(quick: boolean): Scenario[] {
       unit: 'msg/s',
       better: 'higher',
       params: { conns: deflate.conns, inflight: deflate.inflight, size: deflate.size },
-      // The issue sets no target here; "at least ws" is the floor that makes sense.
-      target: { against: 'ws', min: 1 },
+      target: { against: 'ws', min: 3 },
       serverArgs: ['--deflate'],
+      skip: ['floor'],
       async measure(server, gen) {
         const { size: _size, ...params } = deflate;
         const r = await timed('echo', params, ['--deflate-hex', compressed])(server, gen);
@@ -684,7 +694,7 @@ async function main(): Promise<void> {
     let targets = avail.targets;
     if (args.targets) targets = targets.filter((t) => args.targets!.includes(t.name));
     else if (args.quick)
-      targets = targets.filter((t) => t.name === 'switchyard' || t.name === 'ws');
+      targets = targets.filter((t) => ['switchyard', 'ws', 'floor'].includes(t.name));
     if (!targets.some((t) => t.name === 'switchyard'))
       throw new Error('switchyard must be among --targets');
     report.targets = targets.map((t) => ({ name: t.name, title: t.title }));
@@ -707,9 +717,10 @@ async function main(): Promise<void> {
 
     const out: unknown[] = [];
     for (const s of list) {
-      const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
+      const running = targets.filter((t) => !s.skip?.includes(t.name));
+      const samples = new Map<string, Sample[]>(running.map((t) => [t.name, []]));
       for (let r = 0; r < args.runs; r++) {
-        for (const t of targets) {
+        for (const t of running) {
           const server = await startServer(t, s.serverArgs ?? []);
           try {
             const smp = await s.measure(server, gen);
@@ -730,12 +741,12 @@ async function main(): Promise<void> {
       for (const [name, smp] of samples) results[name] = summarize(smp);
       const ours = results.switchyard.median;
       const ratios: Record<string, number> = {};
-      for (const t of targets) {
+      for (const t of running) {
         if (t.name !== 'switchyard' && results[t.name].median > 0)
           ratios[t.name] = round(ours / results[t.name].median, 3);
       }
       const ratiosPerCpu: Record<string, number> = {};
-      for (const t of targets) {
+      for (const t of running) {
         const theirs = results[t.name].perServerCpu;
         const mine = results.switchyard.perServerCpu;
         if (t.name !== 'switchyard' && theirs && mine)
