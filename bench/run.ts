@@ -11,8 +11,13 @@
  * of Switchyard to each other server, against the issue's targets. Nothing here is asserted by
  * a test: the smoke test only checks the report's shape.
  *
+ * Scaling curves (`curves`, in a full run or with `--curves`): 32-byte echo against 10 to 10,000
+ * connections, fan-out against 100 to 10,000 subscribers, memory against 1,000 to 15,000 idle
+ * connections, one run per point and server, drawn as SVG charts in bench/charts/ (bench/svg.ts).
+ * SWITCHYARD_BENCH_CURVE_SCALE=0.1 scales every count down for a quick check.
+ *
  * Usage: npm run bench -- [--quick] [--scenario a,b] [--runs N] [--targets a,b] [--no-micro]
- *        [--micro-only] [--out file.json]
+ *        [--micro-only] [--curves | --no-curves] [--out file.json]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -22,6 +27,7 @@ import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
+import { type Curve, writeCharts } from './svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -35,6 +41,7 @@ interface Args {
   targets: string[] | null;
   micro: boolean;
   load: boolean;
+  curves: boolean | null;
   out: string | null;
 }
 
@@ -46,6 +53,7 @@ function parseArgs(argv: string[]): Args {
     targets: null,
     micro: true,
     load: true,
+    curves: null,
     out: null,
   };
   let runsGiven = false;
@@ -64,6 +72,8 @@ function parseArgs(argv: string[]): Args {
       runsGiven = true;
     } else if (a === '--targets') args.targets = value().split(',');
     else if (a === '--no-micro') args.micro = false;
+    else if (a === '--curves') args.curves = true;
+    else if (a === '--no-curves') args.curves = false;
     else if (a === '--micro-only') args.load = false;
     else if (a === '--out') args.out = value();
     else if (a === '--help' || a === '-h') {
@@ -651,6 +661,96 @@ async function runMicro(quick: boolean): Promise<unknown> {
   return JSON.parse(r.stdout.trim().split('\n').pop() as string);
 }
 
+/**
+ * How cost grows with the number of connections: one run per point and server, servers taking
+ * turns at each point. Counts scale with SWITCHYARD_BENCH_CURVE_SCALE (default 1).
+ */
+async function runCurves(
+  targets: Target[],
+  gen: Generator,
+  quick: boolean,
+  log: (s: string) => void,
+): Promise<Curve[]> {
+  const scale = Number(process.env.SWITCHYARD_BENCH_CURVE_SCALE ?? 1) || 1;
+  const n = (x: number) => Math.max(2, Math.round(x * scale));
+  const warmup = quick ? 0.3 : 1;
+  const duration = quick ? 0.7 : 3;
+  const timed = async (
+    server: Server,
+    mode: string,
+    params: Record<string, number>,
+    extra: string[],
+  ) => {
+    const argv = [mode, '--port', String(server.port), ...extra];
+    for (const [k, v] of Object.entries(params)) argv.push(`--${k}`, String(v));
+    argv.push('--warmup', String(warmup), '--duration', String(duration));
+    return runGenerator(gen, argv, (warmup + duration) * 1000 + 60_000);
+  };
+  const specs: Array<{
+    curve: Omit<Curve, 'points'>;
+    xs: number[];
+    measure: (server: Server, x: number) => Promise<number>;
+  }> = [
+    {
+      curve: {
+        name: 'curve-echo',
+        title: 'echo, 32-byte text, 4 in flight per connection',
+        xLabel: 'connections',
+        unit: 'msg/s',
+      },
+      xs: [10, 100, 1000, 10_000].map(n),
+      measure: async (server, x) => {
+        const r = await timed(server, 'echo', { conns: x, inflight: 4, size: 32 }, []);
+        return r.messages / r.seconds;
+      },
+    },
+    {
+      curve: {
+        name: 'curve-fanout',
+        title: 'fan-out, 64 B, 16 publishes in flight',
+        xLabel: 'subscribers',
+        unit: 'deliveries/s',
+      },
+      xs: [100, 1000, 10_000].map(n),
+      measure: async (server, x) => {
+        const r = await timed(server, 'fanout', { conns: x, inflight: 16, size: 64 }, ['--binary']);
+        return r.messages / r.seconds;
+      },
+    },
+    {
+      curve: {
+        name: 'curve-idle',
+        title: 'memory per idle connection (RSS after GC)',
+        xLabel: 'idle connections',
+        unit: 'KB per connection',
+      },
+      xs: [1000, 5000, 15_000].map(n),
+      measure: async (server, x) => (await measureIdle(server, gen, x)).value,
+    },
+  ];
+  const curves: Curve[] = [];
+  for (const spec of specs) {
+    const curve: Curve = { ...spec.curve, points: [] };
+    for (const x of spec.xs) {
+      const values: Record<string, number> = {};
+      for (const t of targets) {
+        const server = await startServer(t, []);
+        try {
+          values[t.name] = round(await spec.measure(server, x), 4);
+          log(`  ${curve.name} ${t.name} at ${x}: ${fmt(values[t.name])} ${curve.unit}`);
+        } catch (error) {
+          log(`  ${curve.name} ${t.name} at ${x}: failed (${(error as Error).message})`);
+        } finally {
+          await server.stop();
+        }
+      }
+      curve.points.push({ x, values });
+    }
+    curves.push(curve);
+  }
+  return curves;
+}
+
 /** Echo over HTTP/2 (RFC 8441) beside HTTP/1.1, Switchyard on both ends (bench/h2-echo.ts). */
 async function runH2(quick: boolean): Promise<unknown> {
   const argv = pinned(0, [
@@ -702,13 +802,14 @@ async function main(): Promise<void> {
     let list = scenarios(args.quick);
     if (args.scenarios) {
       const unknown = args.scenarios.filter(
-        (n) => !list.some((s) => s.name === n) && n !== 'micro' && n !== 'h2',
+        (n) => !list.some((s) => s.name === n) && !['micro', 'h2', 'curves'].includes(n),
       );
       if (unknown.length)
         throw new Error(
           `unknown scenario ${unknown.join(', ')}: ${list.map((s) => s.name).join(', ')}, h2, micro`,
         );
       list = list.filter((s) => args.scenarios!.includes(s.name));
+      if (args.scenarios.includes('curves')) args.curves ??= true;
       if (!args.scenarios.includes('micro')) args.micro = false;
     }
     if (!supportsDeflate()) {
@@ -787,6 +888,14 @@ async function main(): Promise<void> {
       });
     }
     report.scenarios = out;
+
+    if (args.curves ?? (!args.quick && args.scenarios === null)) {
+      report.curves = await runCurves(targets, gen, args.quick, log);
+      if (!args.quick && args.out === null) {
+        for (const f of writeCharts(report, join(here, 'charts')))
+          log(`chart written to ${relative(process.cwd(), f)}`);
+      }
+    }
   }
 
   if (args.load && (args.scenarios === null || args.scenarios.includes('h2'))) {
@@ -904,6 +1013,21 @@ export function renderReport(report: Record<string, unknown>): string {
         fmt(r.nsPerOp),
         fmt(r.opsPerSec),
         r.mbPerSec === null ? '-' : fmt(r.mbPerSec),
+      ]);
+    parts.push(table(rows));
+  }
+  for (const c of (report.curves ?? []) as Curve[]) {
+    const names = [...new Set(c.points.flatMap((p) => Object.keys(p.values)))];
+    const rows = [
+      [
+        `${c.title} (${c.unit})`,
+        ...names.map((nm) => targets.find((t) => t.name === nm)?.title ?? nm),
+      ],
+    ];
+    for (const p of c.points)
+      rows.push([
+        `${p.x.toLocaleString('en-US')} ${c.xLabel}`,
+        ...names.map((nm) => fmt(p.values[nm] ?? NaN)),
       ]);
     parts.push(table(rows));
   }
