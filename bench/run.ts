@@ -116,7 +116,7 @@ interface Generator {
   note: string;
 }
 
-function buildGenerator(): Generator {
+export function buildGenerator(): Generator {
   const source = join(here, 'loadgen.c');
   const hash = createHash('sha1').update(readFileSync(source)).digest('hex').slice(0, 12);
   const dir = join(tmpdir(), 'switchyard-bench');
@@ -205,7 +205,7 @@ function findBun(): string | null {
   return null;
 }
 
-function availableTargets(): { targets: Target[]; notes: string[] } {
+export function availableTargets(): { targets: Target[]; notes: string[] } {
   const node = [process.execPath, '--expose-gc', '--import', 'tsx'];
   const noAddons = { ...process.env, WS_NO_BUFFER_UTIL: '1', WS_NO_UTF_8_VALIDATE: '1' };
   const notes: string[] = [];
@@ -266,7 +266,7 @@ interface Server {
 
 const CLOCK_TICKS = Number(run('getconf', ['CLK_TCK']) ?? 100) || 100;
 
-function startServer(target: Target, extra: string[]): Promise<Server> {
+export function startServer(target: Target, extra: string[]): Promise<Server> {
   return new Promise((resolve, reject) => {
     const [cmd, ...rest] = pinned(0, [...target.argv, ...extra]);
     const child: ChildProcess = spawn(cmd, rest, {
@@ -504,7 +504,11 @@ function sample(value: number, serverCpu: number, generatorCpu: number, errors: 
 }
 
 /** RSS after GC with N idle connections open, minus RSS after GC before, per connection. */
-async function measureIdle(server: Server, gen: Generator, conns: number): Promise<Sample> {
+export async function measureIdle(
+  server: Server,
+  gen: Generator,
+  conns: number,
+): Promise<Sample & { heapPerConn: number }> {
   const before = await server.ask('mem');
   const [cmd, ...rest] = pinned(1, [
     ...gen.argv,
@@ -535,7 +539,11 @@ async function measureIdle(server: Server, gen: Generator, conns: number): Promi
     await new Promise((r) => setTimeout(r, 300));
     const after = await server.ask('mem');
     const perConn = (after.rss - before.rss) / Math.max(1, ready.ready) / 1000;
-    return sample(perConn, NaN, NaN, ready.errors + (conns - ready.ready));
+    const heapPerConn = (after.heapUsed - before.heapUsed) / Math.max(1, ready.ready) / 1000;
+    return {
+      ...sample(perConn, NaN, NaN, ready.errors + (conns - ready.ready)),
+      heapPerConn,
+    };
   } finally {
     child.stdin.end('done\n');
     await new Promise<void>((r) => {
