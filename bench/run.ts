@@ -737,7 +737,9 @@ async function runCurves(
     },
   ];
   const curves: Curve[] = [];
-  for (const spec of specs) {
+  // SWITCHYARD_BENCH_CURVES=curve-echo,curve-idle runs some of them.
+  const only = process.env.SWITCHYARD_BENCH_CURVES?.split(',');
+  for (const spec of specs.filter((sp) => !only || only.includes(sp.curve.name))) {
     const curve: Curve = { ...spec.curve, points: [] };
     for (const x of spec.xs) {
       const values: Record<string, number> = {};
