@@ -202,11 +202,14 @@ static long scan_frames(conn_t *c, const unsigned char *buf, long n, int *saw_cl
   return frames;
 }
 
+/* Cleared while echo connections are opened ahead of the traffic (see main). */
+static int echo_go = 1;
+
 static void on_open(conn_t *c) {
   c->state = S_OPEN;
   if (mode == M_ECHO) {
     c->owed = inflight;
-    pump(c);
+    if (echo_go) pump(c);
   } else if (mode == M_HANDSHAKE) {
     if (write(c->fd, close_frame, sizeof close_frame) < 0) m_errors++;
     c->state = S_CLOSING;
@@ -365,9 +368,10 @@ int main(int argc, char **argv) {
 
   /* Fan-out, idle and echo over many connections: open every connection first, at most 256
      handshakes at a time (10,000 SYNs at once overflow the server's accept backlog, and the
-     retransmits would land after the measured window). Echo traffic starts as each opens. */
+     retransmits would land after the measured window). Echo traffic starts once all are open. */
   if (mode == M_FANOUT || mode == M_IDLE || (mode == M_ECHO && nconns > 256)) {
     int opened = 0, open_done = 0;
+    if (mode == M_ECHO) echo_go = 0;
     while (open_done < nconns) {
       while (opened < nconns && opened - open_done < 256) open_conn(&conns[opened++]);
       int n = epoll_wait(epfd, events, 256, 1000);
@@ -393,6 +397,12 @@ int main(int argc, char **argv) {
         /* stdin closed: the runner is gone; exit all the same. */
       }
       return 0;
+    }
+    if (mode == M_ECHO) {
+      /* Every connection is open: now the traffic starts, all at once. */
+      echo_go = 1;
+      for (int i = 0; i < nconns; i++)
+        if (conns[i].state == S_OPEN) pump(&conns[i]);
     }
     if (mode == M_FANOUT) {
       publisher = &conns[nconns];
