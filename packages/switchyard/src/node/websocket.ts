@@ -54,7 +54,11 @@ export interface SendOptions {
 export interface WebSocketOptions {
   /** The largest message accepted, in bytes; bigger ones fail with 1009. Default 16 MiB. */
   maxPayload?: number;
-  /** The most frames one message may be split into; more fail with 1009. Default 65,536. */
+  /**
+   * The most frames one message may be split into; more fail with 1009. Default no limit:
+   * fragments cost no memory of their own, and a message whose frame headers outweigh its
+   * payload by more than 64 KiB (a flood of empty fragments) fails with 1009 whatever this is.
+   */
   maxFragments?: number;
   /**
    * Outgoing bytes that may wait for a slow reader before the connection is failed with 1008
