@@ -49,7 +49,8 @@ export const SCRIPT_LANGS: Readonly<Record<string, 'ts' | 'js'>> = {
 export function docFiles(): string[] {
   const files = ['README.md'];
   for (const pkg of readdirSync(join(ROOT, 'packages')).sort()) {
-    if (existsSync(join(ROOT, 'packages', pkg, 'README.md'))) files.push(`packages/${pkg}/README.md`);
+    if (existsSync(join(ROOT, 'packages', pkg, 'README.md')))
+      files.push(`packages/${pkg}/README.md`);
   }
   for (const name of readdirSync(join(ROOT, 'docs')).sort()) {
     if (name.endsWith('.md')) files.push(`docs/${name}`);

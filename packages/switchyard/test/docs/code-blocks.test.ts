@@ -91,7 +91,8 @@ test('every docs-test marker is known, and every skip says why', () => {
   for (const block of blocks) {
     for (const m of block.markers) {
       if (!KNOWN_MARKERS.has(m.kind)) problems.push(`${where(block)}: unknown marker ${m.kind}`);
-      if (m.kind === 'skip' && m.text.trim() === '') problems.push(`${where(block)}: skip without a reason`);
+      if (m.kind === 'skip' && m.text.trim() === '')
+        problems.push(`${where(block)}: skip without a reason`);
       if (m.kind !== 'skip' && SCRIPT_LANGS[block.lang] === undefined) {
         problems.push(`${where(block)}: marker ${m.kind} on a ${block.lang || 'plain'} block`);
       }
@@ -131,7 +132,9 @@ test('every TypeScript and JavaScript block of the docs type-checks under strict
     const file = diagnostic.file;
     const w = file ? byPath.get(file.fileName) : undefined;
     if (!file || !w) {
-      problems.push(`${file ? fromRoot(file.fileName) : 'options'}: TS${diagnostic.code} ${message}`);
+      problems.push(
+        `${file ? fromRoot(file.fileName) : 'options'}: TS${diagnostic.code} ${message}`,
+      );
       return;
     }
     const { line } = file.getLineAndCharacterOfPosition(diagnostic.start ?? 0);
@@ -172,7 +175,12 @@ function startProgram(path: string, env: Record<string, string> = {}): Program {
     process.execPath,
     ['--conditions=switchyard-source', '--import', 'tsx', '--import', HOOKS, path],
     // Its own process group, so that stop() also ends what the program started (workers).
-    { cwd: DIR, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    {
+      cwd: DIR,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    },
   );
   let out = '';
   let err = '';
@@ -319,11 +327,17 @@ test('some blocks are whole programs that run', () => {
 
 for (const block of runBlocks) {
   const run = marker(block, 'run')!;
-  const mode = run.text.split(/\s+/)[0] === 'server' || run.text.split(/\s+/)[0] === 'client'
-    ? run.text.split(/\s+/)[0]!
-    : 'program';
+  const mode =
+    run.text.split(/\s+/)[0] === 'server' || run.text.split(/\s+/)[0] === 'client'
+      ? run.text.split(/\s+/)[0]!
+      : 'program';
   const checkName = run.args.check ?? 'handshake';
-  const label = mode === 'server' ? `serves (${checkName})` : mode === 'client' ? 'runs as a client against an echo server' : 'runs to completion';
+  const label =
+    mode === 'server'
+      ? `serves (${checkName})`
+      : mode === 'client'
+        ? 'runs as a client against an echo server'
+        : 'runs to completion';
   test(`${where(block)} ${label}`, { timeout: 60_000 }, async (t) => {
     const w = written.find((x) => x.block === block)!;
     if (mode === 'server') {
@@ -339,8 +353,7 @@ for (const block of runBlocks) {
           `check ${checkName}`,
         );
       } catch (error) {
-        (error as Error).message +=
-          `\nstdout:\n${program.stdout()}\nstderr:\n${program.stderr()}`;
+        (error as Error).message += `\nstdout:\n${program.stdout()}\nstderr:\n${program.stderr()}`;
         throw error;
       }
       return;
