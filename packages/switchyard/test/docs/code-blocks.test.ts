@@ -289,8 +289,93 @@ async function rawExchange(
   }
 }
 
-/** Checks for `run server check=NAME`. */
+/** A plain HTTP request to the program; resolves with the status, headers and body. */
+async function httpRequest(
+  port: number,
+  path: string,
+  init: { method?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Headers; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+    ...init,
+    signal: AbortSignal.timeout(5000),
+  });
+  return { status: response.status, headers: response.headers, body: await response.text() };
+}
+
+/** Whether connect() is refused with this HTTP status. */
+async function assertRefused(url: string, status: number, headers: Record<string, string> = {}) {
+  await assert.rejects(connect(url, { logger: false, headers }), (error: Error) => {
+    assert.equal((error as Error & { statusCode?: number }).statusCode, status, error.message);
+    return true;
+  });
+}
+
+/** Checks for `run server check=NAME`; `env` is set for the program. */
+const CHECK_ENV: Record<string, Record<string, string>> = {
+  graceful: { DRAIN_DELAY_MS: '300' },
+};
+
 const CHECKS: Record<string, (ctx: CheckContext) => Promise<void>> = {
+  /**
+   * recipes.md, express-session: no cookie, 401; after POST /login, the session's user reaches
+   * ws.context.
+   */
+  async 'express-session'({ port }) {
+    const url = `ws://127.0.0.1:${port}/chat`;
+    await assertRefused(url, 401);
+    const login = await httpRequest(port, '/login', { method: 'POST' });
+    assert.equal(login.status, 200);
+    const cookie = login.headers.get('set-cookie')?.split(';')[0];
+    assert.ok(cookie, 'the login sets a session cookie');
+    await assertRefused(url, 401, { cookie: 'connect.sid=s%3Aforged.signature' });
+    const ws = await connect(url, { logger: false, headers: { cookie } });
+    try {
+      const [greeting] = await withTimeout(once(ws, 'message'), 5000, 'greeting');
+      assert.equal(greeting, 'hello ada');
+    } finally {
+      ws.terminate();
+    }
+  },
+  /** recipes.md, several paths: /chat echoes, /feed sends a price, others 404, pages work. */
+  async paths({ port }) {
+    await wsEcho(`ws://127.0.0.1:${port}/chat`, 'on the chat path');
+    const feed = await connect(`ws://127.0.0.1:${port}/feed?x=1`, { logger: false });
+    try {
+      const [price] = await withTimeout(once(feed, 'message'), 5000, 'feed');
+      assert.deepEqual(JSON.parse(String(price)), { price: 42 });
+    } finally {
+      feed.terminate();
+    }
+    await assertRefused(`ws://127.0.0.1:${port}/elsewhere`, 404);
+    assert.equal((await httpRequest(port, '/')).body, 'an ordinary page\n');
+  },
+  /**
+   * recipes.md, graceful shutdown: after SIGTERM the health check fails at once while the
+   * WebSocket still works, then the WebSocket is closed with 1001 and the process exits 0.
+   */
+  async graceful({ port, path, program }) {
+    assert.equal((await httpRequest(port, '/healthz')).status, 200);
+    const ws = await connect(`ws://127.0.0.1:${port}${path}`, { logger: false });
+    const closed = once(ws, 'close');
+    program.child.kill('SIGTERM');
+    let status = 200;
+    for (let i = 0; i < 100 && status === 200; i++) {
+      status = (await httpRequest(port, '/healthz')).status;
+      if (status === 200) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(status, 503, 'the health check fails once SIGTERM arrived');
+    const reply = once(ws, 'message');
+    ws.send('still here while draining');
+    assert.equal(
+      (await withTimeout(reply, 5000, 'echo while draining'))[0],
+      'still here while draining',
+    );
+    const [code, reason] = await withTimeout(closed, 10_000, 'close after the drain delay');
+    assert.equal(code, 1001);
+    assert.equal(reason, 'restarting');
+    const exit = await withTimeout(program.exited, 10_000, 'exit after close');
+    assert.deepEqual(exit, { code: 0, signal: null });
+  },
   /** A WebSocket opens on `path`. */
   async handshake({ port, path }) {
     const ws = await connect(`ws://127.0.0.1:${port}${path}`, { logger: false });
@@ -343,7 +428,7 @@ for (const block of runBlocks) {
     if (mode === 'server') {
       const check = CHECKS[checkName];
       assert.ok(check, `${where(block)}: unknown check ${checkName}`);
-      const program = startProgram(w.path);
+      const program = startProgram(w.path, CHECK_ENV[checkName]);
       t.after(() => program.stop());
       const port = await program.listening();
       try {
