@@ -73,6 +73,10 @@ export const ERROR_CODES = {
   SWITCHYARD_ERR_BUFFER_FULL: 'Outgoing buffered bytes passed maxBufferedAmount (1008).',
   SWITCHYARD_ERR_BACKPLANE:
     'A pub/sub backplane failed to connect, subscribe, publish or deliver (reported, not thrown; see error.stage).',
+  SWITCHYARD_ERR_RECONNECT_QUEUE_FULL:
+    'A message sent while reconnecting was dropped: the offline queue was full (reported).',
+  SWITCHYARD_ERR_RECONNECT_GAVE_UP:
+    'A reconnecting client stopped after reconnect.maxRetries attempts.',
   SWITCHYARD_ERR_SERVER_LIMIT: 'The server is at its connection or pending-handshake limit.',
   // Local misuse (thrown).
   SWITCHYARD_ERR_INVALID_STATE: 'The operation is not allowed in the current readyState.',
