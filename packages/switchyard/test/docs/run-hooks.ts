@@ -29,12 +29,18 @@ net.Server.prototype.listen = function listen(this: net.Server, ...args: any[]) 
     requested = Number(first);
   } else if (typeof first === 'object' && first.path === undefined && first.fd === undefined) {
     if (first._handle !== undefined || first.handle !== undefined) {
-      return originalListen.apply(this, callback ? [...args, callback] : args) as any;
+      return (originalListen as (...a: any[]) => net.Server).apply(
+        this,
+        callback ? [...args, callback] : args,
+      );
     }
     requested = Number(first.port ?? 0);
   } else {
     // A Unix socket path or a handle: not TCP, left alone.
-    return originalListen.apply(this, callback ? [...args, callback] : args) as any;
+    return (originalListen as (...a: any[]) => net.Server).apply(
+      this,
+      callback ? [...args, callback] : args,
+    );
   }
   this.once('listening', () => {
     const address = this.address();
