@@ -51,6 +51,7 @@ export {
   LocalProtocolError,
   ConnectionError,
   UnexpectedResponseError,
+  InvalidOptionError,
   ERROR_CODES,
   type ErrorCode,
 } from './core/errors.js';

@@ -32,6 +32,8 @@ import {
 } from '../core/errors.js';
 import { ReadyState, type ReadyStateValue } from '../core/connection.js';
 import { connect, parseWebSocketUrl, type ConnectOptions } from './client.js';
+import { checkOptions } from '../core/options.js';
+import { RECONNECTING_OPTIONS } from './options.js';
 import { resolveLogger, type Logger } from './diagnostics.js';
 import type { IncomingMessageData, SendData, SendOptions, WebSocket } from './websocket.js';
 
@@ -111,6 +113,8 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
 
   constructor(url: string | URL, options: ReconnectingWebSocketOptions = {}) {
     super();
+    // Thrown here, once, rather than by every connect() attempt.
+    checkOptions(RECONNECTING_OPTIONS, options);
     const { reconnect, resume, ...connectOptions } = options;
     this.url = parseWebSocketUrl(url).href;
     this.policy = new ReconnectPolicy(reconnect);

@@ -8,6 +8,8 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { ERROR_CODES } from '../../src/core/errors.js';
+import { DEFLATE_OPTIONS } from '../../src/node/options.js';
+import { withOptionTables } from '../helpers/option-docs.js';
 import { ROOT } from './blocks.js';
 
 const root = new URL('../../../../', import.meta.url);
@@ -34,6 +36,19 @@ test('the README starts with the two commands that work on a fresh machine', () 
   );
   assert.match(firstBlock, /npm ci && npm start/);
   assert.match(firstBlock, /npm test/);
+});
+
+test('the option tables of docs/reference.md are the ones generated from the code', () => {
+  const doc = read('docs/reference.md');
+  // On a difference, `npx tsx scripts/option-tables.ts` rewrites the tables from the code.
+  assert.equal(doc, withOptionTables(doc));
+});
+
+test('docs/permessage-deflate.md explains exactly the permessage-deflate options the code takes', () => {
+  const doc = read('docs/permessage-deflate.md');
+  const rows = doc.split('\n').filter((line) => /^\| `[a-zA-Z]+` \|/.test(line));
+  const documented = new Set(rows.map((line) => /^\| `([a-zA-Z]+)`/.exec(line)![1]));
+  assert.deepEqual([...documented].sort(), DEFLATE_OPTIONS.options.map((spec) => spec.name).sort());
 });
 
 /** Every entry point of every package: `switchyard`, `switchyard/core`, … with its source file. */
