@@ -38,6 +38,13 @@ export interface ConnectOptions extends WebSocketOptions {
   headers?: Record<string, string>;
   /** The Origin header to send (browsers always send one; Node clients need not). */
   origin?: string;
+  /**
+   * The Host header (`:authority` over HTTP/2) to send instead of the URL's `host[:port]`, for
+   * a virtual host reached by address: `connect('ws://10.0.0.5/chat', { host: 'chat.example' })`.
+   * The connection still goes to the URL's host and port, and TLS's SNI and certificate check
+   * still use the URL's host (set `tls.servername` to change them). Default: the URL's host.
+   */
+  host?: string;
   /** Longest time, in ms, from the first connect to the 101. Default 10 s. */
   handshakeTimeout?: number;
   /** Aborts the handshake (the promise rejects with SWITCHYARD_ERR_HANDSHAKE_ABORTED). */
@@ -157,7 +164,7 @@ function attempt(url: URL, options: ConnectOptions, deadline: number): Promise<A
   const deflateOptions = deflateConfig(options.perMessageDeflate);
   const deflateOffer = deflateOfferHeader(deflateOptions);
   const request = formatClientRequest({
-    host: url.port ? `${url.hostname}:${url.port}` : url.hostname,
+    host: options.host ?? (url.port ? `${url.hostname}:${url.port}` : url.hostname),
     path: `${url.pathname}${url.search}`,
     key,
     protocols,
