@@ -4,7 +4,7 @@
 // `postpack` (this script with --clean) removes the copied README again.
 // Usage, from a package directory: node ../../scripts/prepack.mjs [--clean]
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -19,10 +19,13 @@ if (process.argv.includes('--clean')) {
   process.exit(0);
 }
 
-// A clean build: files of deleted or renamed sources must not ship from an old dist.
-rmSync(join(pkgDir, 'dist'), { recursive: true, force: true });
-const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, '-p', join(pkgDir, 'tsconfig.json')], { stdio: 'inherit' });
+// A clean build: files of deleted or renamed sources must not ship from an old dist. The
+// packaging test, which runs after `npm run build`, sets SWITCHYARD_PACK_USE_DIST=1 to reuse it.
+if (!(process.env.SWITCHYARD_PACK_USE_DIST === '1' && existsSync(join(pkgDir, 'dist')))) {
+  rmSync(join(pkgDir, 'dist'), { recursive: true, force: true });
+  const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', join(pkgDir, 'tsconfig.json')], { stdio: 'inherit' });
+}
 
 if (copiesReadme) {
   // https://github.com/OWNER/REPO(.git) -> https://github.com/OWNER/REPO/blob/main/<path>
