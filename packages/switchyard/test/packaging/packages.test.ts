@@ -39,6 +39,7 @@ async function ok(command: string, args: string[], cwd: string, env?: NodeJS.Pro
 // npm ci caches tarballs but not the registry's metadata, which installing a tarball with
 // dependencies (hdr-histogram-js, @redis/client) needs: --prefer-offline takes both from the
 // cache when there, and fetches only what is missing (metadata, once).
+const PACKAGES = ['switchyard', 'redis', 'cli'];
 const INSTALL = ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'];
 
 test(
@@ -56,22 +57,34 @@ test(
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const packs = join(dir, 'packs');
     mkdirSync(packs);
-    const tarball: Record<string, string> = {};
-    for (const pkg of ['switchyard', 'redis', 'cli']) {
-      const before = new Set(readdirSync(packs));
-      await ok(
-        'npm',
-        ['pack', '--silent', '--pack-destination', packs],
-        join(root, 'packages', pkg),
-        {
-          SWITCHYARD_PACK_USE_DIST: '1',
-        },
-      );
-      tarball[pkg] = join(
+    // One npm for the three packs (each runs its prepack).
+    await ok(
+      'npm',
+      [
+        'pack',
+        '--silent',
+        '--pack-destination',
         packs,
-        readdirSync(packs).find((f) => !before.has(f))!,
-      );
-    }
+        ...PACKAGES.flatMap((p) => ['-w', `packages/${p}`]),
+      ],
+      root,
+      { SWITCHYARD_PACK_USE_DIST: '1' },
+    );
+    const files = readdirSync(packs);
+    const tarball: Record<string, string> = {
+      switchyard: join(
+        packs,
+        files.find((f) => f.startsWith('switchyard-0'))!,
+      ),
+      redis: join(
+        packs,
+        files.find((f) => f.startsWith('switchyard-redis-'))!,
+      ),
+      cli: join(
+        packs,
+        files.find((f) => f.startsWith('switchyard-cli-'))!,
+      ),
+    };
     const listing = await ok('tar', ['tzf', tarball.switchyard!], dir);
     for (const file of ['package/README.md', 'package/LICENSE', 'package/src/index.ts']) {
       assert.ok(listing.includes(file), `${file} is in the switchyard tarball`);
