@@ -27,10 +27,10 @@ import { resolveLogger } from './diagnostics.js';
 import { WebSocket } from './websocket.js';
 import { connectHttp2 } from './http2.js';
 import type { ConnectOptions } from './connect-options.js';
+import { checkOptions } from '../core/options.js';
+import { CONNECT_DEFAULTS, CONNECT_OPTIONS, HEARTBEAT_DEFAULTS } from './options.js';
 
 export type { ConnectOptions };
-
-const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 
 /**
  * Opens a WebSocket connection.
@@ -41,13 +41,15 @@ const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
  * for await (const { data } of ws) console.log(data);
  */
 export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocket> {
+  // Rejects (connect is async) with SWITCHYARD_ERR_INVALID_OPTION before any I/O.
+  checkOptions(CONNECT_OPTIONS, options);
   const maxRedirects =
     options.followRedirects === true
       ? 5
       : typeof options.followRedirects === 'number'
         ? options.followRedirects
         : 0;
-  const deadline = Date.now() + (options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT);
+  const deadline = Date.now() + (options.handshakeTimeout ?? CONNECT_DEFAULTS.handshakeTimeout);
   let target = parseWebSocketUrl(url);
   if (
     typeof options.http2 === 'object' ||
@@ -171,7 +173,7 @@ function attempt(url: URL, options: ConnectOptions, deadline: number): Promise<A
       if (settled) return s.destroy();
       const parser = new HttpHeadParser({
         kind: 'response',
-        maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,
+        maxHeaderBytes: options.maxHeaderBytes ?? CONNECT_DEFAULTS.maxHeaderBytes,
       });
       const onError = (error: Error) =>
         fail(
@@ -244,8 +246,8 @@ function attempt(url: URL, options: ConnectOptions, deadline: number): Promise<A
         });
         if (options.heartbeat !== false) {
           websocket.startHeartbeat(
-            options.heartbeat?.interval ?? 30_000,
-            options.heartbeat?.timeout ?? 30_000,
+            options.heartbeat?.interval ?? HEARTBEAT_DEFAULTS.interval,
+            options.heartbeat?.timeout ?? HEARTBEAT_DEFAULTS.timeout,
           );
         }
         resolve({ websocket });

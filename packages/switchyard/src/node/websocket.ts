@@ -127,7 +127,8 @@ export interface WebSocketEvents {
 /** @internal the symbol through which socket listeners find their WebSocket. */
 export const kWebSocket = Symbol('switchyard.websocket');
 
-const DEFAULTS = {
+/** The defaults of {@link WebSocketOptions} that the core does not hold. */
+export const WEBSOCKET_DEFAULTS = {
   maxBufferedAmount: 64 * 1024 * 1024,
   highWaterMark: 1024 * 1024,
   closeTimeout: 10_000,
@@ -257,12 +258,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.context = init.context;
     this.response = init.response;
     this.logger = init.logger;
-    this.maxBufferedAmount = o.maxBufferedAmount ?? DEFAULTS.maxBufferedAmount;
-    this.highWaterMark = o.highWaterMark ?? DEFAULTS.highWaterMark;
-    this.closeTimeoutMs = o.closeTimeout ?? DEFAULTS.closeTimeout;
-    this.maxQueued = o.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages;
+    this.maxBufferedAmount = o.maxBufferedAmount ?? WEBSOCKET_DEFAULTS.maxBufferedAmount;
+    this.highWaterMark = o.highWaterMark ?? WEBSOCKET_DEFAULTS.highWaterMark;
+    this.closeTimeoutMs = o.closeTimeout ?? WEBSOCKET_DEFAULTS.closeTimeout;
+    this.maxQueued = o.maxQueuedMessages ?? WEBSOCKET_DEFAULTS.maxQueuedMessages;
     this.textAsBuffer = o.textAsBuffer ?? false;
-    this.maxControlRate = o.maxControlFramesPerSecond ?? DEFAULTS.maxControlFramesPerSecond;
+    this.maxControlRate =
+      o.maxControlFramesPerSecond ?? WEBSOCKET_DEFAULTS.maxControlFramesPerSecond;
     this.deflate = init.deflate ?? null;
     this.conn = new Connection({
       // permessage-deflate: RSV1 is allowed on first frames only when it was negotiated.

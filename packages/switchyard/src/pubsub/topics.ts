@@ -23,6 +23,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { LocalProtocolError } from '../core/errors.js';
+import { checkOptions, is, type OptionTable } from '../core/options.js';
 import { ReadyState } from '../core/connection.js';
 import { Opcode, serializeFrame } from '../core/frame.js';
 import { compressShared } from '../node/deflate.js';
@@ -99,6 +100,50 @@ export const PUBSUB_DEFAULTS = {
   slowConsumer: { limit: 1024 * 1024, policy: 'drop' },
 } as const;
 
+const SLOW_CONSUMER_OPTIONS: OptionTable = {
+  owner: 'pubsub.slowConsumer',
+  options: [
+    {
+      name: 'limit',
+      check: is.integer(0, true),
+      default: PUBSUB_DEFAULTS.slowConsumer.limit,
+      meaning: "bytes in a subscriber's `bufferedAmount` before it counts as slow",
+    },
+    {
+      name: 'policy',
+      check: is.oneOf(['drop', 'close-1008', 'close-1013']),
+      default: PUBSUB_DEFAULTS.slowConsumer.policy,
+      meaning: 'what happens to a slow subscriber',
+    },
+  ],
+};
+
+/** The option table of the server's `pubsub` option. */
+export const PUBSUB_OPTIONS: OptionTable = {
+  owner: 'pubsub',
+  options: [
+    {
+      name: 'backplane',
+      check: {
+        type: 'Backplane',
+        expected: 'a Backplane (an object with start, publish and close methods)',
+        test: (v) =>
+          typeof v === 'object' &&
+          v !== null &&
+          typeof (v as { publish?: unknown }).publish === 'function',
+      },
+      defaultText: 'none: local topics',
+      meaning: 'relays publishes to other instances',
+    },
+    {
+      name: 'slowConsumer',
+      check: is.bag('object', SLOW_CONSUMER_OPTIONS, 'pubsub.slowConsumer'),
+      defaultText: "`{ limit: 1 MiB, policy: 'drop' }`",
+      meaning: 'what to do with subscribers that do not keep up',
+    },
+  ],
+};
+
 const NO_TOPICS: ReadonlySet<string> = new Set<string>();
 
 /** The topics of one server. Reached as `server.pubsub`; created by the server. */
@@ -131,6 +176,7 @@ export class PubSub implements TopicHub {
 
   /** @internal created by the server. */
   constructor(options: PubSubOptions = {}, logger: Logger | null = null) {
+    checkOptions(PUBSUB_OPTIONS, options, 'pubsub.');
     this.backplane = options.backplane ?? null;
     this.limit = options.slowConsumer?.limit ?? PUBSUB_DEFAULTS.slowConsumer.limit;
     this.policy = options.slowConsumer?.policy ?? PUBSUB_DEFAULTS.slowConsumer.policy;
