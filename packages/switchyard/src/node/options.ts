@@ -112,7 +112,7 @@ export const WEBSOCKET_OPTION_SPECS: readonly OptionSpec[] = [
     check: is.integer(0, true),
     default: CONNECTION_DEFAULTS.maxPayload,
     meaning:
-      'largest message accepted, checked from the frame header before buffering; bigger ones fail with 1009',
+      "largest message accepted, checked from the frame header before buffering; bigger ones fail with 1009. A compressed message may take up to `maxPayload` plus deflate's worst-case expansion on the wire (about 1.14 ×; incompressible data grows slightly), and its inflated size is held to `maxPayload`",
   },
   {
     name: 'maxFragments',
@@ -125,7 +125,7 @@ export const WEBSOCKET_OPTION_SPECS: readonly OptionSpec[] = [
     check: is.integer(0, true),
     default: WEBSOCKET_DEFAULTS.maxBufferedAmount,
     meaning:
-      'outgoing bytes that may wait for a slow reader before the connection is failed (`SWITCHYARD_ERR_BUFFER_FULL`) and destroyed',
+      'outgoing bytes that may wait for a slow reader before the connection is failed (`SWITCHYARD_ERR_BUFFER_FULL`) and destroyed; with permessage-deflate, messages waiting for the compressor count at their uncompressed size, checked at every send',
   },
   {
     name: 'highWaterMark',
@@ -145,7 +145,8 @@ export const WEBSOCKET_OPTION_SPECS: readonly OptionSpec[] = [
     name: 'maxQueuedMessages',
     check: is.integer(1, true),
     default: WEBSOCKET_DEFAULTS.maxQueuedMessages,
-    meaning: 'messages waiting in the async iterator before reading pauses',
+    meaning:
+      'messages waiting in the async iterator before reading pauses (reading also pauses once they hold `maxPayload` bytes)',
   },
   {
     name: 'textAsBuffer',

@@ -343,7 +343,9 @@ export class PubSub implements TopicHub {
     // that compress without context takeover share one compressed frame per set of settings.
     const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
     const chunks = serializeFrame(opcode, payload);
-    let compressed: Map<string, Uint8Array[]> | null = null;
+    // Per set of settings: the compressed frame, or null when compressing did not shrink the
+    // message, which then goes plain (RFC 7692 §6: RSV1 is chosen per message).
+    let compressed: Map<string, Uint8Array[] | null> | null = null;
     let delivered = 0;
     for (const ws of subscribers) {
       if (ws === except || ws.readyState !== ReadyState.OPEN) continue;
@@ -356,12 +358,17 @@ export class PubSub implements TopicHub {
         compressed ??= new Map();
         let frame = compressed.get(shared.key);
         if (frame === undefined) {
+          const deflated = compressShared(shared.key, payload);
           // RFC 7692 §6: RSV1 set on the (only) frame of a compressed message.
-          frame = serializeFrame(opcode, compressShared(shared.key, payload), { rsv1: true });
+          frame =
+            deflated.length < payload.length
+              ? serializeFrame(opcode, deflated, { rsv1: true })
+              : null;
           compressed.set(shared.key, frame);
-          this.stats.compressed++;
+          if (frame !== null) this.stats.compressed++;
         }
-        ws.sendFramed(frame, true);
+        if (frame !== null) ws.sendFramed(frame, true);
+        else ws.sendFramed(chunks);
       } else ws.sendFramed(chunks);
       this.toFlush.add(ws);
       delivered++;
