@@ -78,7 +78,16 @@ export {
   type BackplaneHost,
   type BackplaneMessage,
   type BackplaneStage,
+  type ReplayStore,
 } from './pubsub/backplane.js';
+export {
+  REPLAY_DEFAULTS,
+  ReplayWindow,
+  replayAfter,
+  type ReplayEntry,
+  type ReplayOptions,
+  type ReplayResult,
+} from './pubsub/replay.js';
 export { ClusterBackplane, ClusterRelay, type IpcPeer } from './pubsub/cluster.js';
 export {
   createInstanceId,

@@ -117,7 +117,7 @@ function attempt(url: URL, options: ConnectOptions, deadline: number): Promise<A
   const deflateOptions = deflateConfig(options.perMessageDeflate);
   const deflateOffer = deflateOfferHeader(deflateOptions);
   const request = formatClientRequest({
-    host: url.port ? `${url.hostname}:${url.port}` : url.hostname,
+    host: options.host ?? (url.port ? `${url.hostname}:${url.port}` : url.hostname),
     path: `${url.pathname}${url.search}`,
     key,
     protocols,

@@ -15,6 +15,13 @@ export interface ConnectOptions extends WebSocketOptions {
   headers?: Record<string, string>;
   /** The Origin header to send (browsers always send one; Node clients need not). */
   origin?: string;
+  /**
+   * The Host header (`:authority` over HTTP/2) to send instead of the URL's `host[:port]`, for
+   * a virtual host reached by address: `connect('ws://10.0.0.5/chat', { host: 'chat.example' })`.
+   * The connection still goes to the URL's host and port, and TLS's SNI and certificate check
+   * still use the URL's host (set `tls.servername` to change them). Default: the URL's host.
+   */
+  host?: string;
   /** Longest time, in ms, from the first connect to the 101. Default 10 s. */
   handshakeTimeout?: number;
   /** Aborts the handshake (the promise rejects with SWITCHYARD_ERR_HANDSHAKE_ABORTED). */

@@ -542,7 +542,7 @@ export async function connectHttp2(
   // Throws for a bad argument before any I/O.
   const requestHeaders = formatExtendedConnectRequest({
     scheme: url.protocol === 'wss:' ? 'https' : 'http',
-    authority: url.host,
+    authority: options.host ?? url.host,
     path: `${url.pathname}${url.search}`,
     protocols,
     extensions: deflateOffer ?? undefined,

@@ -455,6 +455,13 @@ export const CONNECT_OPTIONS: OptionTable = {
     },
     { name: 'origin', check: is.string, defaultText: 'none', meaning: 'the `Origin` header' },
     {
+      name: 'host',
+      check: is.string,
+      defaultText: "the URL's `host[:port]`",
+      meaning:
+        "the `Host` header (`:authority` over HTTP/2), for a virtual host reached by address; the connection, TLS SNI and the certificate check still use the URL's host (`tls.servername` changes those). A `Host` in `headers` is refused with a hint naming this option",
+    },
+    {
       name: 'handshakeTimeout',
       check: is.milliseconds,
       default: CONNECT_DEFAULTS.handshakeTimeout,

@@ -93,8 +93,9 @@ type Outgoing = { data: SendData; options: SendOptions | undefined };
  * ws.send('hello'); // queued until the first open
  */
 export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEvents> {
-  /** The URL connected to (without the resume parameter). */
-  readonly url: string;
+  /** The URL of the current or last socket (without the resume parameter). */
+  url: string;
+  private readonly urlProvider: (() => string | URL) | null;
   private readonly options: ConnectOptions;
   private readonly policy: ReconnectPolicy;
   private readonly queue: OutboundQueue<Outgoing>;
@@ -111,12 +112,20 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
   private inbox: IncomingMessageData[] | null = null;
   private waiters: Array<(result: IteratorResult<IncomingMessageData>) => void> = [];
 
-  constructor(url: string | URL, options: ReconnectingWebSocketOptions = {}) {
+  /**
+   * @param url where to connect, or a function called before every attempt (to pick another
+   *   instance, or put a fresh token in the URL).
+   */
+  constructor(
+    url: string | URL | (() => string | URL),
+    options: ReconnectingWebSocketOptions = {},
+  ) {
     super();
     // Thrown here, once, rather than by every connect() attempt.
     checkOptions(RECONNECTING_OPTIONS, options);
     const { reconnect, resume, ...connectOptions } = options;
-    this.url = parseWebSocketUrl(url).href;
+    this.urlProvider = typeof url === 'function' ? url : null;
+    this.url = parseWebSocketUrl(typeof url === 'function' ? url() : url).href;
     this.policy = new ReconnectPolicy(reconnect);
     this.queue = new OutboundQueue(reconnect?.maxQueuedMessages, reconnect?.maxQueuedBytes);
     this.resumeEnabled = resume === true;
@@ -222,7 +231,16 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
     if (this.ended || this.closeRequested !== null) return;
     const abort = new AbortController();
     this.abort = abort;
-    connect(this.targetUrl(), { ...this.options, signal: abort.signal }).then(
+    let target: string;
+    try {
+      target = this.targetUrl();
+    } catch (error) {
+      // A URL function that throws or returns nonsense: a local bug, not a network problem.
+      this.report(error as Error);
+      this.finish(1006, '');
+      return;
+    }
+    connect(target, { ...this.options, signal: abort.signal }).then(
       (ws) => this.bind(ws),
       (error: Error) => {
         this.abort = null;
@@ -237,6 +255,7 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
   }
 
   private targetUrl(): string {
+    if (this.urlProvider !== null) this.url = parseWebSocketUrl(this.urlProvider()).href;
     if (!this.resumeEnabled || this.positions.size === 0) return this.url;
     const url = new URL(this.url);
     url.searchParams.set(RESUME_QUERY_PARAM, formatResumePositions(this.positions));
@@ -289,6 +308,11 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
     const body = isBinary || this.textAsBuffer ? payload : payload.toString();
     if (frame.kind === 'direct') {
       this.deliver(body, isBinary, undefined);
+      return;
+    }
+    if (frame.position === 0) {
+      // A topic without a replay window: nothing to resume from.
+      this.deliver(body, isBinary, { topic: frame.topic, position: 0 });
       return;
     }
     const last = this.positions.get(frame.topic);

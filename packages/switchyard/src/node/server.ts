@@ -60,6 +60,7 @@ import {
   type Http2Attachment,
 } from './http2.js';
 import { PubSub, type PubSubOptions } from '../pubsub/topics.js';
+import { RESUME_PROTOCOL } from '../core/resume.js';
 import { routeUpgrades } from './upgrade-router.js';
 import { checkOptions } from '../core/options.js';
 import { SERVER_CLOSE_OPTIONS, SERVER_DEFAULTS, SERVER_OPTIONS } from './options.js';
@@ -592,6 +593,15 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
           : protocols,
       );
     }
+    // Resumable topics: agree on the resume exchange when the client offers it and the
+    // application's own protocols did not pick another (docs/resume.md).
+    if (
+      protocol === null &&
+      this.pubsub.replayEnabled &&
+      check.protocols.includes(RESUME_PROTOCOL)
+    ) {
+      protocol = RESUME_PROTOCOL;
+    }
 
     let decision: UpgradeDecision;
     let early: Buffer[] = [];
@@ -660,6 +670,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   /** @internal a new connection joins the server: topics, `clients`, 'connection'. */
   adopt(ws: WebSocket, req: HandshakeRequest): void {
     ws.topicHub = this.pubsub;
+    this.pubsub.adoptResume(ws, ws.url);
     this.clients.add(ws);
     // A server driven only through handleUpgrade/handleStream has no server to attach to: its
     // heartbeat starts with its first connection (idempotent otherwise).

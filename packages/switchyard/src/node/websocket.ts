@@ -204,6 +204,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   topicHub: TopicHub | null = null;
   /** @internal the topics this connection is subscribed to, kept by its {@link TopicHub}. */
   subscriptions: Set<string> | null = null;
+  /**
+   * @internal the resume exchange (core/resume.ts): positions the client presented, consumed
+   * as it subscribes; null when the exchange was not agreed.
+   */
+  resumePositions: Map<string, number> | null = null;
+  /** @internal a header put before every message `send` starts (the resume exchange's `d`). */
+  messagePrefix: Uint8Array | null = null;
+  private prefixOpen = false;
 
   private readonly maxBufferedAmount: number;
   private readonly highWaterMark: number;
@@ -389,6 +397,18 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    */
   send(data: SendData, options?: SendOptions): boolean {
     const fin = options?.fin ?? true;
+    if (this.messagePrefix !== null) {
+      // The resume exchange marks messages sent to this connection alone; the header goes
+      // before the first fragment only.
+      if (!this.prefixOpen) {
+        const binary =
+          typeof data === 'string' ? options?.binary === true : options?.binary !== false;
+        const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : toBytes(data);
+        data = Buffer.concat([this.messagePrefix, body]);
+        options = { ...options, binary };
+      }
+      this.prefixOpen = !fin;
+    }
     if (typeof data === 'string') {
       const bytes = Buffer.from(data, 'utf8');
       if (this.deflate !== null)

@@ -11,11 +11,13 @@ import {
 import {
   CONNECT_OPTIONS,
   HEARTBEAT_OPTIONS,
+  RECONNECT_OPTIONS,
   SERVER_CLOSE_OPTIONS,
   SERVER_OPTIONS,
   WEBSOCKET_OPTIONS,
 } from '../../src/node/options.js';
 import { PUBSUB_OPTIONS } from '../../src/pubsub/topics.js';
+import { REPLAY_OPTIONS } from '../../src/pubsub/replay.js';
 
 /** The generated Markdown of every marked table of docs/reference.md. */
 export function referenceOptionTables(): Record<string, string> {
@@ -26,6 +28,8 @@ export function referenceOptionTables(): Record<string, string> {
     websocket: WEBSOCKET_OPTIONS,
     heartbeat: HEARTBEAT_OPTIONS,
     pubsub: PUBSUB_OPTIONS,
+    replay: REPLAY_OPTIONS,
+    reconnect: RECONNECT_OPTIONS,
   };
   const out: Record<string, string> = {};
   for (const [name, table] of Object.entries(tables)) out[name] = formatOptionTable(table);
