@@ -9,7 +9,7 @@
  * close timer while closing; heartbeats are driven by the server's single sweep, or by one timer
  * per client connection.
  */
-import { EventEmitter } from 'node:events';
+import { captureRejectionSymbol, EventEmitter } from 'node:events';
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
@@ -197,6 +197,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   private pausedByQueue = false;
   private pausedByUser = false;
   private errorEmitted: Error | null = null;
+  private listenerFailed = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   // permessage-deflate (see sendCompressed): the codec, sends waiting behind a compression,
   // and whether the message being sent in fragments is compressed (null: none open).
@@ -226,7 +227,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       deflate?: DeflateCodec | null;
     },
   ) {
-    super();
+    // A listener that returns a promise (an async listener) and rejects is handled like one
+    // that throws: see [captureRejectionSymbol] below.
+    super({ captureRejections: true });
     const o = init.options;
     this.socket = socket;
     this.protocol = init.protocol;
@@ -444,7 +447,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (!this.dispatching) this.flush();
     if (this.needDrain && this.bufferedAmount < this.highWaterMark) {
       this.needDrain = false;
-      this.emit('drain');
+      this.callUser('drain');
     }
   }
 
@@ -737,23 +740,50 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.callUser('message', data, isBinary);
   }
 
-  /** Calls listeners; an exception from user code must not take the server down. */
-  private callUser<K extends 'message' | 'ping' | 'pong'>(
+  /**
+   * Calls listeners; an exception from user code must not take the server down. A rejected
+   * promise returned by an async listener reaches {@link onListenerError} too, through
+   * EventEmitter's `captureRejections`.
+   */
+  private callUser<K extends 'message' | 'ping' | 'pong' | 'drain'>(
     name: K,
     ...args: WebSocketEvents[K]
   ): void {
     try {
       (this.emit as (n: string, ...a: unknown[]) => boolean)(name, ...args);
     } catch (error) {
-      this.logger?.error(`uncaught exception in a '${name}' listener; closing with 1011`, {
-        error,
-      });
-      channels.error.publish({ websocket: this, error, stage: name });
-      if (this.conn.readyState === ReadyState.OPEN) {
-        // RFC 6455 §7.4.1: 1011, the server hit an unexpected condition.
-        this.conn.sendClose(1011, 'Internal error');
-        this.armCloseTimer();
-      }
+      this.onListenerError(name, error);
+    }
+  }
+
+  /** @internal EventEmitter's hook for a listener's rejected promise (`captureRejections`). */
+  override [captureRejectionSymbol]<K>(
+    error: Error,
+    event: keyof WebSocketEvents | K,
+    ..._args: K extends keyof WebSocketEvents ? WebSocketEvents[K] : never
+  ): void {
+    this.onListenerError(String(event), error);
+  }
+
+  /**
+   * @internal A listener threw or its promise rejected: a bug in the application, not in the
+   * peer. It is logged once per connection (a peer must not be able to flood the log by sending
+   * more messages to a broken handler), and the connection is closed with 1011 (RFC 6455
+   * §7.4.1: an unexpected condition); other connections are not affected.
+   */
+  onListenerError(name: string, error: unknown): void {
+    channels.error.publish({ websocket: this, error, stage: name });
+    if (!this.listenerFailed) {
+      this.listenerFailed = true;
+      const action =
+        this.closed || this.conn.readyState !== ReadyState.OPEN ? '' : '; closing with 1011';
+      this.logger?.error(`uncaught exception in a '${name}' listener${action}`, { error });
+    }
+    if (this.closed || this.conn.readyState !== ReadyState.OPEN) return;
+    try {
+      this.close(1011, 'Internal error');
+    } catch {
+      // Already closing behind a compression: the close frame is queued.
     }
   }
 
@@ -767,8 +797,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (this.listenerCount('error') > 0) {
       try {
         this.emit('error', error);
-      } catch {
-        // A throwing error listener is not our concern beyond not crashing.
+      } catch (listenerError) {
+        this.onListenerError('error', listenerError);
       }
     }
   }
@@ -902,7 +932,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     try {
       this.emit('close', info.code, info.reason, info.wasClean);
     } catch (error) {
-      this.logger?.error("uncaught exception in a 'close' listener", { error });
+      this.onListenerError('close', error);
     }
   }
 
@@ -910,7 +940,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   onSocketDrain(): void {
     if (this.needDrain && this.bufferedAmount < this.highWaterMark) {
       this.needDrain = false;
-      this.emit('drain');
+      this.callUser('drain');
     }
   }
 
