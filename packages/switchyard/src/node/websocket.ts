@@ -815,6 +815,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       if (this.conn.role === 'server' || this.conn.error !== null) {
         // RFC 6455 §7.1.1: the server closes TCP first; after a failure, either side may.
         if (!this.socket.writableEnded) this.socket.end();
+        if (this.conn.role === 'server' && this.conn.closeHandshakeComplete) {
+          // Both close frames are exchanged: nothing more may come from the peer, so once our
+          // side is shut the connection is done; waiting for the peer's FIN (or END_STREAM)
+          // would hold it for closeTimeout when the peer never sends one.
+          if (this.socket.writableFinished) this.shutAfterClose();
+          else this.socket.once('finish', socketOnFinishAfterClose);
+        }
       }
       this.armCloseTimer();
     } else if (this.socket.writableLength > this.maxBufferedAmount) {
@@ -911,6 +918,29 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (!this.closed && !this.socket.writableEnded) this.socket.end();
   }
 
+  /**
+   * @internal The closing handshake is complete and our side is shut (FIN, or END_STREAM, sent).
+   * TCP and TLS: the server closes the connection now (RFC 6455 §7.1.1). An HTTP/2 stream: the
+   * WebSocket is closed now, and the stream, if the peer has not ended it too, is reset after a
+   * short grace, so that a proxy that keeps its half open gets the END_STREAM before the reset.
+   */
+  shutAfterClose(): void {
+    if (this.closed) return;
+    const stream = this.socket as Duplex & { respond?: unknown; readableEnded: boolean };
+    if (typeof stream.respond !== 'function') {
+      this.socket.destroy();
+      return;
+    }
+    if (!stream.readableEnded) {
+      setTimeout(
+        resetStream,
+        Math.min(this.closeTimeoutMs, STREAM_RESET_GRACE),
+        this.socket,
+      ).unref();
+    }
+    this.onSocketClose();
+  }
+
   /** @internal the socket is gone. */
   onSocketClose(): void {
     if (this.closed) return;
@@ -968,6 +998,16 @@ function socketOnError(this: Tagged, error: Error): void {
 function socketOnDrain(this: Tagged): void {
   this[kWebSocket].onSocketDrain();
 }
+function socketOnFinishAfterClose(this: Tagged): void {
+  this[kWebSocket].shutAfterClose();
+}
+function resetStream(stream: Duplex & { close?: (code: number) => void }): void {
+  // RST_STREAM NO_ERROR (0): the response is complete, stop sending (RFC 9113 §8.1).
+  if (typeof stream.close === 'function') stream.close(0);
+  else stream.destroy();
+}
+/** How long an HTTP/2 stream may stay half-open after our END_STREAM before it is reset. */
+const STREAM_RESET_GRACE = 1000;
 function deliverHead(ws: WebSocket, head: Uint8Array): void {
   ws.onData(head);
   ws.resumeAfterHead();
