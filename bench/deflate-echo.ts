@@ -11,9 +11,17 @@
  * `npm run bench` has a scenario of its own with the C load generator (echo-deflate); this
  * script stays for quick comparisons with Node clients.
  *
+ * With `--random`, each message is `--size` random bytes (binary) instead of JSON text: what
+ * images, video or ciphertext look like to zlib. The clients still compress every message
+ * (threshold 0); Switchyard's server sends back plain any message whose compressed form is not
+ * smaller (RFC 7692 §6 lets a sender choose per message), ws compresses it anyway. The
+ * "plain replies" column counts echoes that arrived without RSV1.
+ *
  * Usage: node --import tsx bench/deflate-echo.ts [--conns 50] [--size 4096] [--seconds 5] [--runs 3]
+ *        node --import tsx bench/deflate-echo.ts --random --size 65536 --conns 10
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -70,9 +78,12 @@ function sample(size: number): string {
   }
   return text.slice(0, size - 1) + ']';
 }
-const MESSAGE = sample(SIZE);
+const RANDOM = args.includes('--random');
+const MESSAGE: string | Buffer = RANDOM ? randomBytes(SIZE) : sample(SIZE);
 
-async function run(server: 'switchyard' | 'ws'): Promise<{ rate: number; cpuUsPerMsg: number }> {
+type Result = { rate: number; cpuUsPerMsg: number; plain: number };
+
+async function run(server: 'switchyard' | 'ws'): Promise<Result> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', server],
@@ -91,11 +102,17 @@ async function run(server: 'switchyard' | 'ws'): Promise<{ rate: number; cpuUsPe
     }),
   );
   let count = 0;
+  let plain = 0;
   let counting = false;
   let stop = false;
   for (const ws of clients) {
+    // RSV1 of each reply, read from ws's receiver (it parses the frame before 'message').
+    const receiver = (ws as unknown as { _receiver?: { _compressed?: boolean } })._receiver;
     ws.on('message', () => {
-      if (counting) count++;
+      if (counting) {
+        count++;
+        if (receiver?._compressed === false) plain++;
+      }
       if (!stop) ws.send(MESSAGE);
     });
     ws.send(MESSAGE);
@@ -115,11 +132,11 @@ async function run(server: 'switchyard' | 'ws'): Promise<{ rate: number; cpuUsPe
   for (const ws of clients) ws.terminate();
   child.kill();
   const cpuUs = cpu1.user - cpu0.user + (cpu1.system - cpu0.system);
-  return { rate: measured / elapsed, cpuUsPerMsg: cpuUs / measured };
+  return { rate: measured / elapsed, cpuUsPerMsg: cpuUs / measured, plain: plain / measured };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const results: Record<string, Array<{ rate: number; cpuUsPerMsg: number }>> = {
+const results: Record<string, Result[]> = {
   switchyard: [],
   ws: [],
 };
@@ -127,7 +144,7 @@ for (let i = 0; i < RUNS; i++) {
   for (const server of ['switchyard', 'ws'] as const) results[server].push(await run(server));
 }
 console.log(
-  `compressed echo: ${CONNS} connections, ${SIZE}-byte JSON text, ${SECONDS} s x ${RUNS} runs`,
+  `compressed echo: ${CONNS} connections, ${SIZE}-byte ${RANDOM ? 'random binary' : 'JSON text'}, ${SECONDS} s x ${RUNS} runs`,
 );
 for (const [server, runs] of Object.entries(results)) {
   console.log(
@@ -135,6 +152,7 @@ for (const [server, runs] of Object.entries(results)) {
       .toFixed(0)
       .padStart(7)} msg/s  ` +
       `server CPU ${median(runs.map((r) => r.cpuUsPerMsg)).toFixed(1)} µs/msg  ` +
+      `plain replies ${(100 * median(runs.map((r) => r.plain))).toFixed(0)}%  ` +
       `(runs: ${runs.map((r) => r.rate.toFixed(0)).join(', ')})`,
   );
 }

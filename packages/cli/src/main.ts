@@ -7,6 +7,7 @@ import { connectCommand } from './commands/connect.js';
 import { serveCommand } from './commands/serve.js';
 import { benchCommand } from './commands/bench.js';
 import { EXIT, UsageError, type Io } from './io.js';
+import { VERSION } from './version.js';
 
 export const USAGE = `Usage: switchyard <command> [options]
 
@@ -16,6 +17,10 @@ Commands:
   serve           a test server: /echo, /broadcast, /status/<code>, misbehaving
                   endpoints under /bad/, and a web page at /
   bench <url>     a load generator: throughput, latency percentiles, errors
+
+Options:
+  -V, --version   print the version (also after any command)
+  -h, --help      show this help
 
 Run \`switchyard <command> --help\` for its options. NO_COLOR turns colours off.
 `;
@@ -53,6 +58,13 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     (name === undefined ? io.stderr : io.stdout).write(USAGE);
     return name === undefined ? EXIT.USAGE : EXIT.OK;
   }
+  // -V/--version anywhere before a lone "--": on its own or after any command.
+  const dashDash = argv.indexOf('--');
+  const flags = dashDash === -1 ? argv : argv.slice(0, dashDash);
+  if (flags.includes('--version') || flags.includes('-V')) {
+    io.stdout.write(`switchyard ${VERSION} (node ${process.version})\n`);
+    return EXIT.OK;
+  }
   const command = COMMANDS[name];
   if (command === undefined) {
     io.stderr.write(`switchyard: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
@@ -68,6 +80,14 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       io.stderr.write(`switchyard ${name}: ${(error as Error).message}\n`);
       return EXIT.USAGE;
     }
-    throw error;
+    // A failure nobody foresaw: one line a person can read, the stack only on request.
+    const e = error as Error & { code?: string };
+    io.stderr.write(
+      `switchyard ${name}: ${e.message ?? String(error)}${e.code ? ` (${e.code})` : ''}\n` +
+        (io.env.SWITCHYARD_DEBUG === '1'
+          ? `${e.stack ?? ''}\n`
+          : 'This is a bug in switchyard; run again with SWITCHYARD_DEBUG=1 for details and report it.\n'),
+    );
+    return EXIT.PROBLEM;
   }
 }

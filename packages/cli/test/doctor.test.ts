@@ -318,6 +318,28 @@ describe('the doctor command', () => {
   });
 });
 
+test("-H 'Host: x' replaces the Host line instead of adding a second one", async () => {
+  const { formatRequest } = await import('../src/doctor/probe.js');
+  const request = formatRequest(
+    {
+      url: new URL('ws://127.0.0.1:9/chat'),
+      protocols: [],
+      extensions: null,
+      origin: undefined,
+      headers: { host: 'chat.example', 'X-A': '1' },
+      connection: 'Upgrade',
+      timeoutMs: 1000,
+      proxy: null,
+      tls: { alpn: [] },
+      keepOpen: false,
+    },
+    'dGhlIHNhbXBsZSBub25jZQ==',
+  );
+  assert.equal(request.match(/^host:/gim)?.length, 1);
+  assert.match(request, /\r\nHost: chat\.example\r\n/);
+  assert.match(request, /\r\nX-A: 1\r\n/);
+});
+
 test('decodes a chunked error body for display', async () => {
   const { dechunk } = await import('../src/doctor/probe.js');
   assert.equal(

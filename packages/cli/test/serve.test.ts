@@ -93,6 +93,21 @@ test('records the handshake of an upgrade made with ?trace=<id>, for the page', 
   assert.equal((await fetch(`${serve.url}trace/nope`)).status, 404);
 });
 
+test('records the response of a refused upgrade written with socket.end() (401, 404, 503)', async () => {
+  for (const [path, status] of [
+    ['/bad/auth', /^HTTP\/1.1 401 Unauthorized\n/],
+    ['/nowhere', /^HTTP\/1.1 404 Not Found\n/],
+    ['/status/503', /^HTTP\/1.1 503 Service Unavailable\n/],
+  ] as const) {
+    const id = `refused${path.replace(/\W/g, '-')}`;
+    await assert.rejects(connect(`${serve.wsUrl}${path}?trace=${id}`, { logger: false }));
+    const trace = (await (await fetch(`${serve.url}trace/${id}`)).json()) as {
+      responseHead: string | null;
+    };
+    assert.match(trace.responseHead ?? 'null', status, path);
+  }
+});
+
 test('PORT and HOST are read from the environment, and flags override them', () => {
   const defaults = { port: 8080, host: '127.0.0.1' };
   assert.deepEqual(listenAddress({}, {}, defaults), defaults);

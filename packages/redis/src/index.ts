@@ -23,6 +23,8 @@
  * pub/sub to the node that owns each channel's slot, following MOVED after resharding.
  */
 import {
+  ErrorReply,
+  RESP_TYPES,
   createClient,
   createCluster,
   type RedisClientOptions,
@@ -37,6 +39,10 @@ import {
   type Backplane,
   type BackplaneHost,
   type BackplaneMessage,
+  replayAfter,
+  type ReplayOptions,
+  type ReplayResult,
+  type ReplayStore,
 } from 'switchyard';
 
 /** Options of {@link RedisBackplane}. Give `url` (one Redis) or `cluster` (Redis Cluster). */
@@ -55,6 +61,12 @@ export interface RedisBackplaneOptions {
   maxReconnectDelay?: number;
   /** Longest wait for a connection to Redis, in ms. Default 5,000. */
   connectTimeout?: number;
+  /**
+   * Messages of resumable topics (`pubsub.replay`) held while Redis is unreachable, sent in
+   * order when it is back; past this many, further ones are dropped and reported. Default
+   * 10,000. (Plain topics are not held: see the theory of operation.)
+   */
+  maxHeldAppends?: number;
 }
 
 /** Counters of a {@link RedisBackplane}. */
@@ -69,12 +81,27 @@ export interface RedisBackplaneStats {
   unrelayed: number;
   /** Times the connection to Redis was lost. */
   outages: number;
+  /** Messages appended to a topic's replay stream (resumable topics). */
+  appended: number;
 }
 
 type SingleClient = RedisClientType;
 type ClusterClient = RedisClusterType;
 
-const DEFAULTS = { prefix: 'switchyard:', maxReconnectDelay: 2000, connectTimeout: 5000 } as const;
+const DEFAULTS = {
+  prefix: 'switchyard:',
+  maxReconnectDelay: 2000,
+  connectTimeout: 5000,
+  maxHeldAppends: 10_000,
+} as const;
+
+/** A message of a resumable topic on its way to the replay stream. */
+interface HeldAppend {
+  message: BackplaneMessage;
+  bounds: Required<ReplayOptions>;
+  /** This instance's running count of appends, for the script's duplicate check. */
+  counter: number;
+}
 
 /**
  * The Redis backplane. Pass it to the server; the server starts it and closes it when it closes.
@@ -97,7 +124,21 @@ export class RedisBackplane implements Backplane {
     ownSkipped: 0,
     unrelayed: 0,
     outages: 0,
+    appended: 0,
   };
+  /**
+   * The shared replay window of resumable topics (`pubsub.replay`), in Redis Streams: see
+   * {@link RedisReplayStore}.
+   */
+  readonly replay: ReplayStore = {
+    append: (message, bounds) => this.append(message, bounds),
+    range: (topic, after, bounds) => this.range(topic, after, bounds),
+  };
+  /** Topics whose SUBSCRIBE is on its way: a range read waits for it (see `range`). */
+  private readonly subscribing = new Map<string, Promise<void>>();
+  private readonly held: HeldAppend[] = [];
+  private appendCounter = 0;
+  private draining = false;
   private readonly options: RedisBackplaneOptions;
   private readonly prefix: string;
   private readonly wanted = new Set<string>();
@@ -183,7 +224,12 @@ export class RedisBackplane implements Backplane {
 
   subscribe(topic: string): Promise<void> {
     this.wanted.add(topic);
-    return this.applySubscription(topic);
+    const applied = this.applySubscription(topic);
+    this.subscribing.set(topic, applied);
+    void applied.finally(() => {
+      if (this.subscribing.get(topic) === applied) this.subscribing.delete(topic);
+    });
+    return applied;
   }
 
   async unsubscribe(topic: string): Promise<void> {
@@ -352,9 +398,161 @@ export class RedisBackplane implements Backplane {
     }
   }
 
+  // ---- resumable topics: the replay window in Redis Streams ----------------------------------
+  //
+  // Per topic, two keys in one hash slot (the channel name as hash tag, so that on a cluster
+  // they live with the channel's shard): `{channel}:seq`, the last position given (INCR), and
+  // `{channel}:log`, a stream whose entry ids are `<position>-0`, capped with MAXLEN. One Lua
+  // script gives the position, appends and publishes, atomically: the order of positions is the
+  // order in which every instance receives the messages. A sequenced message travels as
+  // `P<position>\n` + envelope and is delivered to every instance, its publisher included.
+
+  private append(message: BackplaneMessage, bounds: Required<ReplayOptions>): void {
+    if (this.publisher === null || this.closed) return;
+    const limit = this.options.maxHeldAppends ?? DEFAULTS.maxHeldAppends;
+    if (this.held.length >= limit) {
+      this.countLost(message.topic);
+      if (this.lostInOutage === 1 || !this.down) {
+        this.report(
+          'publish',
+          `${limit} messages already wait for Redis (maxHeldAppends): a message on ${message.topic} was dropped`,
+          message.topic,
+          undefined,
+          1,
+        );
+      }
+      return;
+    }
+    this.held.push({ message, bounds, counter: ++this.appendCounter });
+    if (!this.draining) void this.drainAppends();
+  }
+
+  /**
+   * Sends held appends to Redis in order, pipelined in batches. A batch that fails part-way is
+   * sent again from the first failure once Redis answers again: those that did run are
+   * recognised by their counter and not appended twice (the script keeps each publisher's last
+   * counter), so a message is neither lost nor doubled by an outage shorter than the hold.
+   */
+  private async drainAppends(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.held.length > 0 && !this.closed) {
+        const batch = this.held.slice(0, 256);
+        const results = await Promise.allSettled(batch.map((held) => this.runAppend(held)));
+        let done = 0;
+        while (done < results.length && results[done].status === 'fulfilled') done++;
+        this.held.splice(0, done);
+        this.stats.appended += done;
+        this.stats.published += done;
+        if (done > 0 && this.down) this.onReady();
+        if (done === results.length) continue;
+        const error = (results[done] as PromiseRejectedResult).reason as unknown;
+        if (error instanceof ErrorReply) {
+          // Redis refused this one (not an outage): it would fail forever, so it goes.
+          const [failed] = this.held.splice(0, 1);
+          this.countLost(failed.message.topic);
+          this.report(
+            'publish',
+            `Appending to a replay stream failed: ${messageOf(error)}`,
+            failed.message.topic,
+            error,
+            1,
+          );
+          continue;
+        }
+        if (!this.down) this.lost(error);
+        // Wait for Redis; a short pause too, so that a connection not yet known to be down is
+        // not hammered.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await this.ready();
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private runAppend(held: HeldAppend): Promise<unknown> {
+    const { message, bounds, counter } = held;
+    const channel = this.channel(message.topic);
+    const keys = [`{${channel}}:seq`, `{${channel}}:log`, `{${channel}}:origins`];
+    return this.send(keys[0], false, [
+      'EVAL',
+      APPEND_SCRIPT,
+      '3',
+      ...keys,
+      encodeEnvelope(this.instanceId, message),
+      String(Math.max(1, Math.floor(bounds.maxMessages))),
+      channel,
+      this.options.cluster === undefined ? 'PUBLISH' : 'SPUBLISH',
+      String(Date.now()),
+      String(Math.max(1, Math.ceil(bounds.maxAge))),
+      this.instanceId,
+      String(counter),
+    ]);
+  }
+
+  private async range(
+    topic: string,
+    after: number,
+    bounds: Required<ReplayOptions>,
+  ): Promise<ReplayResult> {
+    const publisher = this.publisher;
+    if (publisher === null || this.closed) throw new Error('The Redis backplane is closed');
+    // Live messages must reach this instance before the window is read, or those published in
+    // between would be in neither.
+    await this.subscribing.get(topic);
+    const channel = this.channel(topic);
+    const keys = [`{${channel}}:seq`, `{${channel}}:log`];
+    const reply = (await this.send(keys[0], true, [
+      'EVAL',
+      RANGE_SCRIPT,
+      '2',
+      ...keys,
+      String(after + 1),
+      String(Date.now()),
+    ])) as [Buffer | number, Array<[Buffer, Buffer[]]>];
+    const last = Number(reply[0]);
+    const oldest = Date.now() - bounds.maxAge;
+    const entries: ReplayResult['entries'] = [];
+    let bytes = 0;
+    for (const [id, fields] of reply[1]) {
+      // Fields: t (append time, ms), e (the envelope).
+      if (Number(fields[1]) < oldest) continue;
+      const decoded = decodeEnvelope(fields[3]);
+      if (decoded === null) continue;
+      entries.push({
+        position: Number(String(id).split('-')[0]),
+        data: decoded.data,
+        binary: decoded.binary,
+      });
+      bytes += decoded.data.length;
+    }
+    // maxBytes bounds what is replayed, oldest first out (the stream is capped by count and
+    // age; Redis cannot trim a stream by bytes).
+    let drop = 0;
+    while (drop < entries.length && bytes > bounds.maxBytes) bytes -= entries[drop++].data.length;
+    return replayAfter(after, last, entries.slice(drop));
+  }
+
+  private send(
+    key: string,
+    readonly: boolean,
+    args: string[] | Array<string | Buffer>,
+  ): Promise<unknown> {
+    const options = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
+    if (this.options.cluster !== undefined) {
+      return (this.publisher as ClusterClient).sendCommand(key, readonly, args, options);
+    }
+    return (this.publisher as SingleClient).sendCommand(args, options);
+  }
+
   private receive(bytes: Buffer): void {
     const host = this.host;
     if (host === null) return;
+    if (bytes[0] === SEQUENCED) {
+      this.receiveSequenced(host, bytes);
+      return;
+    }
     const message = decodeEnvelope(bytes);
     if (message === null) {
       this.report('delivery', 'A message on a Switchyard channel was not a Switchyard envelope');
@@ -366,6 +564,20 @@ export class RedisBackplane implements Backplane {
     }
     this.stats.received++;
     host.deliver(message);
+  }
+
+  private receiveSequenced(host: BackplaneHost, bytes: Buffer): void {
+    const newline = bytes.indexOf(0x0a);
+    const position = Number(bytes.toString('latin1', 1, newline));
+    const message = newline > 1 ? decodeEnvelope(bytes.subarray(newline + 1)) : null;
+    if (message === null || !Number.isSafeInteger(position)) {
+      this.report('delivery', 'A sequenced message on a Switchyard channel was malformed');
+      return;
+    }
+    // Delivered to its publisher too: positions are in Redis's order only if every instance,
+    // the publisher included, delivers in the order Redis publishes.
+    if (message.origin !== this.instanceId) this.stats.received++;
+    host.deliver({ topic: message.topic, data: message.data, binary: message.binary, position });
   }
 
   private countLost(topic: string): void {
@@ -384,6 +596,33 @@ export class RedisBackplane implements Backplane {
     this.host?.reportError(new BackplaneError(stage, text, { topic, cause, unrelayed }));
   }
 }
+
+/** First byte of a sequenced message (`P`); a plain envelope starts with its version, 1. */
+const SEQUENCED = 0x50;
+
+/**
+ * KEYS: seq, log, origins. ARGV: envelope, maxMessages, channel, PUBLISH or SPUBLISH, now (ms),
+ * maxAge (ms), origin, counter. A counter not above the origin's last one was appended already
+ * (a retry after a lost reply): nothing is done.
+ * The stream key expires maxAge after the last append (an idle topic's window is gone by then
+ * anyway); the sequence key stays, so positions never restart while Redis keeps its data.
+ */
+const APPEND_SCRIPT = `
+if tonumber(redis.call('HGET', KEYS[3], ARGV[7]) or '0') >= tonumber(ARGV[8]) then return 0 end
+redis.call('HSET', KEYS[3], ARGV[7], ARGV[8])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+local position = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], position .. '-0', 't', ARGV[5], 'e', ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call(ARGV[4], ARGV[3], 'P' .. position .. '\\n' .. ARGV[1])
+return position
+`;
+
+/** KEYS: seq, log. ARGV: first position wanted, now (ms). Returns { last, entries }. */
+const RANGE_SCRIPT = `
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+return { last, redis.call('XRANGE', KEYS[2], ARGV[1] .. '-0', '+') }
+`;
 
 function messageOf(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) return messageOf(error.errors[0]);

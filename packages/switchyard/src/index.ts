@@ -29,6 +29,21 @@ export {
 export { connect, proxyFromEnv, type ConnectOptions } from './node/client.js';
 export type { LeanRequest } from './node/lean-http.js';
 export { BrowserWebSocket, CloseEvent } from './node/browser.js';
+export {
+  ReconnectingWebSocket,
+  type ReconnectingWebSocketOptions,
+  type ReconnectingWebSocketEvents,
+  type MessageMeta,
+  type GapInfo,
+} from './node/reconnecting.js';
+export {
+  RECONNECT_DEFAULTS,
+  RETRYABLE_CLOSE_CODES,
+  RETRYABLE_HANDSHAKE_STATUSES,
+  type ReconnectOptions,
+  type DisconnectCause,
+} from './core/reconnect.js';
+export { RESUME_PROTOCOL, RESUME_QUERY_PARAM } from './core/resume.js';
 export { CHANNEL_NAMES, consoleLogger, type Logger } from './node/diagnostics.js';
 export {
   SwitchyardError,
@@ -36,6 +51,7 @@ export {
   LocalProtocolError,
   ConnectionError,
   UnexpectedResponseError,
+  InvalidOptionError,
   ERROR_CODES,
   type ErrorCode,
 } from './core/errors.js';
@@ -62,7 +78,16 @@ export {
   type BackplaneHost,
   type BackplaneMessage,
   type BackplaneStage,
+  type ReplayStore,
 } from './pubsub/backplane.js';
+export {
+  REPLAY_DEFAULTS,
+  ReplayWindow,
+  replayAfter,
+  type ReplayEntry,
+  type ReplayOptions,
+  type ReplayResult,
+} from './pubsub/replay.js';
 export { ClusterBackplane, ClusterRelay, type IpcPeer } from './pubsub/cluster.js';
 export {
   createInstanceId,

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ERROR_CODES } from '../src/core/errors.js';
+import { DEFLATE_OPTIONS } from '../src/node/options.js';
+import { withOptionTables } from './helpers/option-docs.js';
 
 const root = new URL('../../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
@@ -27,4 +29,17 @@ test('the README starts with the two commands that work on a fresh machine', () 
   );
   assert.match(firstBlock, /npm ci && npm start/);
   assert.match(firstBlock, /npm test/);
+});
+
+test('the option tables of docs/reference.md are the ones generated from the code', () => {
+  const doc = read('docs/reference.md');
+  // On a difference, `npx tsx scripts/option-tables.ts` rewrites the tables from the code.
+  assert.equal(doc, withOptionTables(doc));
+});
+
+test('docs/permessage-deflate.md explains exactly the permessage-deflate options the code takes', () => {
+  const doc = read('docs/permessage-deflate.md');
+  const rows = doc.split('\n').filter((line) => /^\| `[a-zA-Z]+` \|/.test(line));
+  const documented = new Set(rows.map((line) => /^\| `([a-zA-Z]+)`/.exec(line)![1]));
+  assert.deepEqual([...documented].sort(), DEFLATE_OPTIONS.options.map((spec) => spec.name).sort());
 });

@@ -15,6 +15,9 @@ Options:
                       interface, to reach the demo from other machines)
   --redis URL         share the /broadcast room with other serve processes through Redis
                       (default: REDIS_URL; none: the room is this process's own)
+      --replay <n>    keep the last n /broadcast messages for clients that reconnect with
+                      the resume exchange (switchyard.resume.v1, docs/resume.md); in Redis
+                      Streams with --redis, so a client resumes on any instance (default: off)
   -q, --quiet         no log line per connection
   -h, --help          show this help
 `;
@@ -29,6 +32,7 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
       host: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       redis: { type: 'string' },
+      replay: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -51,10 +55,18 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
     redisUrl === undefined || redisUrl === ''
       ? undefined
       : new (await import('@switchyard/redis')).RedisBackplane({ url: redisUrl });
+  const replay = values.replay === undefined ? 0 : Number(values.replay);
+  if (!Number.isSafeInteger(replay) || replay < 0) {
+    io.stderr.write(
+      `switchyard serve: --replay takes a number of messages, got ${values.replay}\n`,
+    );
+    return EXIT.USAGE;
+  }
   const server = await startServe({
     port,
     host,
     backplane,
+    replay,
     log:
       values.quiet === true
         ? undefined

@@ -460,8 +460,23 @@ export const CAUSES: Record<string, Cause> = {
     severity: 'problem',
     title: 'The server sent an invalid frame',
     meaning:
-      'A frame from the server broke RFC 6455 §5 (see the error): the connection would be failed by any client.',
-    fix: ['Fix the framing of the server (or of the proxy that rewrites the stream).'],
+      'A frame from the server broke RFC 6455 (see the error): every client fails the connection with 1002 when it sees one, so browsers report 1006 or 1002 and the application sees a drop.',
+    fix: [
+      'A masked frame: RFC 6455 §5.1 forbids a server to mask; only clients mask. Check that the server uses its WebSocket library in server mode.',
+      'RSV1/RSV2/RSV3 set: RFC 6455 §5.2 allows them only for an extension both sides negotiated; a server that compresses must answer the permessage-deflate offer in Sec-WebSocket-Extensions (RFC 7692 §6), and must not compress when it did not.',
+      'A close code such as 1005, 1006 or 1015 on the wire: RFC 6455 §7.4.1 reserves them for reporting; send 1000-1003, 1007-1014 or 3000-4999.',
+      'When the server is right and something on the path rewrites the stream (a WAF, a body filter), make it pass the bytes after the 101 through untouched.',
+    ],
+  },
+  'probe-failed': {
+    severity: 'problem',
+    title: 'A probe step failed in a way doctor does not know',
+    meaning:
+      'The step named in the evidence failed with an error that has no finding of its own yet. What the server sent is in the report above; the error says where it went wrong.',
+    fix: [
+      'Run the step again with `switchyard connect <url> --json` to see each frame and event.',
+      'Report it with the output of `switchyard doctor --json <url>`, so that the failure gets its own finding.',
+    ],
   },
   'close-not-answered': {
     severity: 'problem',

@@ -279,11 +279,55 @@ function describeOutcome(result: AttemptResult): string {
   return result.failure === null ? 'nothing' : `${result.failure.code}: ${result.failure.message}`;
 }
 
-/** Runs every step and check; never throws for anything the server does. */
+/** Where the diagnosis is, and what to release if a step fails unexpectedly. */
+interface Progress {
+  step: string;
+  sockets: Array<{ destroy(): void }>;
+}
+
+/**
+ * Runs every step and check; never throws for anything the server does. A step that fails in a
+ * way no finding describes yet becomes the `probe-failed` finding, naming the step, so that
+ * nothing a server sends can crash doctor or print a stack trace.
+ */
 export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
   const env = options.env ?? process.env;
+  const proxy = proxyFromEnv(options.url, env);
+  const report: DoctorReport = {
+    url: options.url.href,
+    healthy: false,
+    proxy,
+    checks: [],
+    request: null,
+    response: null,
+    followUps: [],
+    h2: null,
+    idle: null,
+    findings: [],
+  };
+  const at: Progress = { step: 'handshake', sockets: [] };
+  try {
+    return await runSteps(options, report, at);
+  } catch (error) {
+    for (const socket of at.sockets) socket.destroy();
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    report.checks.push({ name: at.step, status: 'fail', summary: message });
+    report.findings.push({
+      id: 'probe-failed',
+      evidence: `${at.step}: ${message}`,
+      ...causeOf('probe-failed'),
+    });
+    return finish(report);
+  }
+}
+
+async function runSteps(
+  options: DoctorOptions,
+  report: DoctorReport,
+  at: Progress,
+): Promise<DoctorReport> {
   const url = options.url;
-  const proxy = proxyFromEnv(url, env);
+  const proxy = report.proxy;
   const progress = options.onProgress ?? (() => {});
   const timeoutMs = options.timeoutMs ?? 10_000;
   const frameTimeoutMs = options.frameTimeoutMs ?? 5000;
@@ -300,18 +344,6 @@ export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
     tls: { ca: options.ca, alpn: ['http/1.1'] },
     keepOpen: true,
   };
-  const report: DoctorReport = {
-    url: url.href,
-    healthy: false,
-    proxy,
-    checks: [],
-    request: null,
-    response: null,
-    followUps: [],
-    h2: null,
-    idle: null,
-    findings: [],
-  };
   const add = (id: string, evidence: string) => {
     if (report.findings.some((f) => f.id === id)) return;
     const cause = causeOf(id);
@@ -323,6 +355,7 @@ export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
 
   progress(`connecting to ${url.href}${proxy ? ` through ${proxy}` : ''}`);
   const first = await attempt(base);
+  if (first.socket !== null) at.sockets.push(first.socket);
   for (const step of first.steps) {
     const label = { dns: 'DNS', proxy: 'Proxy', tcp: 'TCP', tls: 'TLS' }[step.name];
     report.checks.push({
@@ -352,6 +385,7 @@ export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
     (first.failure === null || first.failure.stage === 'tls' || first.failure.stage === 'response')
   ) {
     progress('probing HTTP/2 (ALPN h2)');
+    at.step = 'HTTP/2';
     report.h2 = await probeH2(url, { timeoutMs: Math.min(timeoutMs, 5000), ca: options.ca });
     const h2 = report.h2;
     report.checks.push(
@@ -436,6 +470,7 @@ export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
   for (const f of verdict.findings) add(f.id, f.evidence);
 
   if (verdict.ok && first.socket !== null) {
+    at.step = 'Ping';
     // Frames: the 101 proves little if nothing flows after it.
     const compression = (header(first, 'sec-websocket-extensions') ?? '').includes(
       'permessage-deflate',
@@ -448,6 +483,7 @@ export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
         status: 'pass',
         summary: `pong after ${ping.rttMs.toFixed(2)} ms`,
       });
+      at.step = 'Close';
       const close = await session.close(frameTimeoutMs);
       if (close.kind === 'complete') {
         report.checks.push({
@@ -457,6 +493,9 @@ export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
         });
         if (!close.tcpClosedByServer)
           add('close-tcp-lingers', 'no TCP close within 2 s of the close reply');
+      } else if (close.kind === 'frame-error') {
+        report.checks.push({ name: 'Close', status: 'fail', summary: close.message });
+        add('frame-error', `in answer to close 1000: ${close.message}`);
       } else if (close.kind === 'no-reply') {
         report.checks.push({
           name: 'Close',
@@ -492,7 +531,10 @@ export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
         );
       } else if (ping.kind === 'frame-error') {
         report.checks.push({ name: 'Ping', status: 'fail', summary: ping.message });
-        add('frame-error', ping.message);
+        add(
+          'frame-error',
+          `${ping.beforePing ? 'right after the 101' : 'in answer to a ping'}: ${ping.message}`,
+        );
       } else {
         report.checks.push({
           name: 'Ping',
@@ -509,6 +551,7 @@ export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
   // Follow-ups: change one thing and see what changes.
   const retry = async (change: string, spec: AttemptSpec) => {
     progress(`follow-up: ${change}`);
+    at.step = `follow-up (${change})`;
     const result = await attempt({ ...spec, keepOpen: false });
     const v = judge(result, spec);
     return {
@@ -596,8 +639,15 @@ export async function diagnose(options: DoctorOptions): Promise<DoctorReport> {
     verdict.ok &&
     !report.findings.some((f) => f.severity === 'problem')
   ) {
-    report.idle = await idleTest(base, options.idleMs ?? 0, progress, options.signal);
-    if (report.idle.kind === 'cut') {
+    at.step = 'Idle';
+    report.idle = await idleTest(base, options.idleMs ?? 0, progress, options.signal, at);
+    if (report.idle.kind === 'frame-error') {
+      report.checks.push({ name: 'Idle', status: 'fail', summary: report.idle.message });
+      add(
+        'frame-error',
+        `during the idle test, after ${(report.idle.afterMs / 1000).toFixed(1)} s: ${report.idle.message}`,
+      );
+    } else if (report.idle.kind === 'cut') {
       report.checks.push({
         name: 'Idle',
         status: 'warn',
@@ -622,9 +672,11 @@ async function idleTest(
   base: AttemptSpec,
   maxMs: number,
   progress: (line: string) => void,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  at: Progress,
 ): Promise<NonNullable<DoctorReport['idle']>> {
   const opened = await attempt({ ...base, extensions: null, keepOpen: true });
+  if (opened.socket !== null) at.sockets.push(opened.socket);
   if (opened.socket === null) {
     return { kind: 'cut', afterMs: 0, how: 'tcp', recommendedPingIntervalMs: 0 };
   }

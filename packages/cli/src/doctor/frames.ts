@@ -12,21 +12,30 @@ export type PingOutcome =
   | { kind: 'pong'; rttMs: number }
   | { kind: 'closed-frame'; code: number; reason: string; afterMs: number }
   | { kind: 'dropped'; afterMs: number }
-  | { kind: 'frame-error'; message: string }
+  | { kind: 'frame-error'; message: string; beforePing: boolean }
   | { kind: 'timeout'; waitedMs: number };
 
 /** What happened to the close handshake. */
 export type CloseOutcome =
   | { kind: 'complete'; code: number; ms: number; tcpClosedByServer: boolean }
+  | { kind: 'frame-error'; message: string }
   | { kind: 'no-reply'; waitedMs: number }
   | { kind: 'dropped'; afterMs: number };
 
 /** What the idle test saw. */
 export type IdleOutcome =
   | { kind: 'cut'; afterMs: number; how: 'tcp' | 'close-frame'; code?: number; reason?: string }
-  | { kind: 'survived'; ms: number; serverPings: number };
+  | { kind: 'survived'; ms: number; serverPings: number }
+  | { kind: 'frame-error'; afterMs: number; message: string };
 
-/** A WebSocket after a 101, driven by a core Connection over a socket. */
+/**
+ * A WebSocket after a 101, driven by a core Connection over a socket.
+ *
+ * Nothing here throws for what the server does: a frame that breaks RFC 6455 becomes
+ * `protocolError` (the core fails the connection and queues its close frame), and every wait
+ * ends on it, so that doctor reports the violation instead of crashing on a send to a connection
+ * the core already closed.
+ */
 export class FrameSession {
   private readonly conn: Connection;
   private ended = false;
@@ -35,7 +44,7 @@ export class FrameSession {
   pongs = 0;
   serverPings = 0;
   closeFrame: { code: number; reason: string } | null = null;
-  protocolError: RemoteProtocolError | null = null;
+  protocolError: Error | null = null;
 
   constructor(
     private readonly socket: Duplex,
@@ -60,6 +69,16 @@ export class FrameSession {
   }
 
   private onData(chunk: Uint8Array): void {
+    try {
+      this.receive(chunk);
+    } catch (error) {
+      // The core never throws on peer bytes; should that ever change, it is still a finding.
+      this.protocolError ??= new Error(`the frames could not be read: ${(error as Error).message}`);
+    }
+    this.notify();
+  }
+
+  private receive(chunk: Uint8Array): void {
     this.conn.receiveData(chunk);
     for (;;) {
       const event = this.conn.nextEvent();
@@ -88,12 +107,24 @@ export class FrameSession {
       }
     }
     this.flush();
-    this.notify();
   }
 
   private flush(): void {
-    if (this.ended) return;
+    if (this.ended || this.socket.destroyed) return;
     for (const chunk of this.conn.dataToSend()) this.socket.write(chunk);
+  }
+
+  /** Runs a send unless the connection is already failed or closing; says whether it ran. */
+  private trySend(send: () => void): boolean {
+    if (this.ended || this.protocolError !== null || this.closeFrame !== null) return false;
+    try {
+      send();
+    } catch {
+      // The core refuses sends once it is closing (SWITCHYARD_ERR_INVALID_STATE): nothing to send.
+      return false;
+    }
+    this.flush();
+    return true;
   }
 
   private notify(): void {
@@ -125,10 +156,8 @@ export class FrameSession {
     const start = process.hrtime.bigint();
     const ms = () => Number(process.hrtime.bigint() - start) / 1e6;
     const before = this.pongs;
-    if (!this.ended && this.closeFrame === null) {
-      this.conn.sendPing(new TextEncoder().encode('switchyard-doctor'));
-      this.flush();
-    }
+    const beforePing = this.protocolError !== null;
+    this.trySend(() => this.conn.sendPing(new TextEncoder().encode('switchyard-doctor')));
     await this.waitFor(
       () =>
         this.pongs > before ||
@@ -139,7 +168,7 @@ export class FrameSession {
     );
     if (this.pongs > before) return { kind: 'pong', rttMs: ms() };
     if (this.protocolError !== null)
-      return { kind: 'frame-error', message: this.protocolError.message };
+      return { kind: 'frame-error', message: this.protocolError.message, beforePing };
     if (this.closeFrame !== null)
       return { kind: 'closed-frame', ...this.closeFrame, afterMs: ms() };
     if (this.ended) return { kind: 'dropped', afterMs: ms() };
@@ -150,10 +179,22 @@ export class FrameSession {
   async close(timeoutMs: number): Promise<CloseOutcome> {
     const start = process.hrtime.bigint();
     const ms = () => Number(process.hrtime.bigint() - start) / 1e6;
+    if (this.protocolError !== null) {
+      this.socket.destroy();
+      return { kind: 'frame-error', message: this.protocolError.message };
+    }
     if (this.ended) return { kind: 'dropped', afterMs: 0 };
-    this.conn.sendClose(1000, 'switchyard doctor done');
-    this.flush();
-    await this.waitFor(() => this.closeFrame !== null || this.ended, timeoutMs);
+    this.trySend(() => this.conn.sendClose(1000, 'switchyard doctor done'));
+    await this.waitFor(
+      () => this.closeFrame !== null || this.ended || this.protocolError !== null,
+      timeoutMs,
+    );
+    // Set by onData while this waited (TypeScript narrowed it to null above).
+    const failure = this.protocolError as Error | null;
+    if (failure !== null) {
+      this.socket.destroy();
+      return { kind: 'frame-error', message: failure.message };
+    }
     if (this.closeFrame === null) {
       const waited = ms();
       this.socket.destroy();
@@ -180,11 +221,18 @@ export class FrameSession {
     const start = Date.now();
     const ticker = setInterval(() => onTick(Date.now() - start), 1000);
     try {
-      await this.waitFor(() => this.ended || this.closeFrame !== null, maxMs, signal);
+      await this.waitFor(
+        () => this.ended || this.closeFrame !== null || this.protocolError !== null,
+        maxMs,
+        signal,
+      );
     } finally {
       clearInterval(ticker);
     }
     const afterMs = Date.now() - start;
+    if (this.protocolError !== null) {
+      return { kind: 'frame-error', afterMs, message: this.protocolError.message };
+    }
     if (this.closeFrame !== null) {
       return { kind: 'cut', afterMs, how: 'close-frame', ...this.closeFrame };
     }

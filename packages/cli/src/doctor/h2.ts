@@ -63,8 +63,13 @@ export function probeH2(
       };
       if (!found.enableConnectProtocol) return finish(found);
       clearTimeout(timer);
-      void tryWebSocket(session, url, options.timeoutMs).then((websocket) =>
-        finish({ ...found, websocket }),
+      void tryWebSocket(session, url, options.timeoutMs).then(
+        (websocket) => finish({ ...found, websocket }),
+        (error: unknown) =>
+          finish({
+            ...found,
+            websocket: { ok: false, reason: (error as Error).message.split('\n')[0] },
+          }),
       );
     });
   });
@@ -92,28 +97,54 @@ async function tryWebSocket(
   }
   const openMs = Date.now() - started;
   const socket = ws;
+  // A frame that breaks the protocol fails the connection with an 'error' event: without a
+  // listener it would be thrown; it is the finding instead.
+  let failure: Error | null = null;
+  let closedWith: { code: number; reason: string } | null = null;
+  socket.on('error', (error) => (failure ??= error));
+  socket.once('close', (code, reason) => (closedWith = { code, reason }));
+  const broken = (): string | null =>
+    failure !== null
+      ? `opened in ${openMs} ms, then failed: ${(failure as Error).message.split('\n')[0]}`
+      : closedWith !== null
+        ? `opened in ${openMs} ms, then closed (${(closedWith as { code: number }).code})`
+        : null;
   const within = <T>(promise: Promise<T>, fallback: T): Promise<T> =>
     Promise.race([promise, new Promise<T>((r) => setTimeout(r, timeoutMs, fallback).unref())]);
   const pingAt = Date.now();
   const pong = await within(
     new Promise<boolean>((resolve) => {
       socket.once('pong', () => resolve(true));
-      socket.ping();
+      socket.once('close', () => resolve(false));
+      try {
+        socket.ping();
+      } catch {
+        // Already failed or closing (a broken frame came with the 200): said below.
+        resolve(false);
+      }
     }),
     false,
   );
   const pingMs = Date.now() - pingAt;
   if (!pong) {
     socket.terminate();
-    return { ok: false, reason: `opened in ${openMs} ms, but no pong within ${timeoutMs} ms` };
+    return {
+      ok: false,
+      reason: broken() ?? `opened in ${openMs} ms, but no pong within ${timeoutMs} ms`,
+    };
   }
   const closed = await within(
     new Promise<boolean>((resolve) => {
-      socket.once('close', (_code, _reason, wasClean) => resolve(wasClean));
-      socket.close(1000, 'doctor');
+      socket.once('close', (_code, _reason, wasClean) => resolve(wasClean && failure === null));
+      try {
+        socket.close(1000, 'doctor');
+      } catch {
+        resolve(false);
+      }
     }),
     false,
   );
   if (!closed) socket.terminate();
+  if (failure !== null) return { ok: false, reason: broken() ?? 'failed' };
   return { ok: true, openMs, pingMs, closed };
 }

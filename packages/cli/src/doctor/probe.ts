@@ -97,9 +97,11 @@ const MAX_BODY = 1024;
 /** Builds the request text. */
 export function formatRequest(spec: AttemptSpec, key: string): string {
   const { url } = spec;
+  // -H 'Host: x' replaces the Host line (a virtual host reached by address), never a second one.
+  const hostName = Object.keys(spec.headers).find((name) => name.toLowerCase() === 'host');
   const lines = [
     `GET ${url.pathname}${url.search} HTTP/1.1`,
-    `Host: ${url.host}`,
+    `Host: ${hostName === undefined ? url.host : spec.headers[hostName]}`,
     'Upgrade: websocket',
     `Connection: ${spec.connection}`,
     `Sec-WebSocket-Key: ${key}`,
@@ -109,7 +111,9 @@ export function formatRequest(spec: AttemptSpec, key: string): string {
   if (spec.extensions !== null) lines.push(`Sec-WebSocket-Extensions: ${spec.extensions}`);
   if (spec.origin !== undefined) lines.push(`Origin: ${spec.origin}`);
   lines.push('User-Agent: switchyard-doctor');
-  for (const [name, value] of Object.entries(spec.headers)) lines.push(`${name}: ${value}`);
+  for (const [name, value] of Object.entries(spec.headers)) {
+    if (name !== hostName) lines.push(`${name}: ${value}`);
+  }
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 

@@ -31,6 +31,12 @@ export interface ServeOptions {
    * share the /broadcast room.
    */
   backplane?: Backplane;
+  /**
+   * Messages of the /broadcast room kept for clients that reconnect with the resume exchange
+   * (`ReconnectingWebSocket({ resume: true })`, docs/resume.md); in Redis Streams with a Redis
+   * backplane. 0 or absent: off.
+   */
+  replay?: number;
 }
 
 /** A running `switchyard serve`. */
@@ -67,7 +73,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     origin: 'any',
     logger: false,
     perMessageDeflate: true,
-    pubsub: options.backplane === undefined ? undefined : { backplane: options.backplane },
+    pubsub:
+      options.backplane === undefined && !options.replay
+        ? undefined
+        : {
+            backplane: options.backplane,
+            replay: options.replay ? { maxMessages: options.replay } : undefined,
+          },
   });
   // /broadcast is a topic: a message is framed once for the whole room, and with a backplane
   // the room spans every serve process on it.
@@ -215,23 +227,42 @@ function formatRequestHead(req: http.IncomingMessage): string {
 
 /**
  * Records the first response head written to the socket. The misbehaving endpoints write their
- * own, so the trace must see the bytes themselves, not what the endpoint meant to send.
+ * own, so the trace must see the bytes themselves, not what the endpoint meant to send; and a
+ * refusal is usually written with `socket.end(response)`, which does not go through `write`, so
+ * both are watched.
  */
 function recordResponse(socket: Duplex, trace: Trace): void {
   const write = socket.write;
+  const end = socket.end;
   let seen = '';
-  const patched = function (this: Duplex, chunk: unknown, ...rest: unknown[]): boolean {
-    if (trace.responseHead === null && (typeof chunk === 'string' || chunk instanceof Uint8Array)) {
+  const restore = () => {
+    socket.write = write;
+    socket.end = end;
+  };
+  const see = (chunk: unknown, final: boolean) => {
+    if (trace.responseHead !== null) return;
+    if (typeof chunk === 'string' || chunk instanceof Uint8Array) {
       seen += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('latin1');
-      const end = seen.indexOf('\r\n\r\n');
-      if (end !== -1 || seen.length > 16384) {
-        trace.responseHead = seen.slice(0, end === -1 ? 16384 : end).replace(/\r\n/g, '\n');
-        socket.write = write;
-      }
     }
+    const headEnd = seen.indexOf('\r\n\r\n');
+    if (headEnd !== -1 || seen.length > 16384 || (final && seen !== '')) {
+      // A head cut short by end() is recorded as far as it went.
+      const cut = headEnd !== -1 ? headEnd : Math.min(seen.length, 16384);
+      trace.responseHead = seen.slice(0, cut).replace(/\r\n/g, '\n');
+      restore();
+    }
+  };
+  const patchedWrite = function (this: Duplex, chunk: unknown, ...rest: unknown[]): boolean {
+    see(chunk, false);
     return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
   };
-  socket.write = patched as typeof socket.write;
+  const patchedEnd = function (this: Duplex, ...args: unknown[]): Duplex {
+    if (typeof args[0] !== 'function') see(args[0], true);
+    restore();
+    return (end as (...a: unknown[]) => Duplex).apply(this, args);
+  };
+  socket.write = patchedWrite as typeof socket.write;
+  socket.end = patchedEnd as typeof socket.end;
 }
 
 /** The 101 the library wrote: the same function builds the same bytes. */

@@ -321,7 +321,7 @@ export class Connection {
     if (result.data.length > this.maxPayload) {
       const error = new RemoteProtocolError(
         'SWITCHYARD_ERR_MESSAGE_TOO_BIG',
-        `Inflated message is larger than maxPayload (${this.maxPayload} bytes)`,
+        `Inflated message of ${result.data.length} bytes, over maxPayload (${this.maxPayload} bytes)`,
         { closeCode: 1009 },
       );
       this.failWith(error);

@@ -73,10 +73,16 @@ export const ERROR_CODES = {
   SWITCHYARD_ERR_BUFFER_FULL: 'Outgoing buffered bytes passed maxBufferedAmount (1008).',
   SWITCHYARD_ERR_BACKPLANE:
     'A pub/sub backplane failed to connect, subscribe, publish or deliver (reported, not thrown; see error.stage).',
+  SWITCHYARD_ERR_RECONNECT_QUEUE_FULL:
+    'A message sent while reconnecting was dropped: the offline queue was full (reported).',
+  SWITCHYARD_ERR_RECONNECT_GAVE_UP:
+    'A reconnecting client stopped after reconnect.maxRetries attempts.',
   SWITCHYARD_ERR_SERVER_LIMIT: 'The server is at its connection or pending-handshake limit.',
   // Local misuse (thrown).
   SWITCHYARD_ERR_INVALID_STATE: 'The operation is not allowed in the current readyState.',
   SWITCHYARD_ERR_INVALID_ARGUMENT: 'An argument was out of range or of the wrong type.',
+  SWITCHYARD_ERR_INVALID_OPTION:
+    'An option was unknown (a misspelt name, or one of another library such as ws), or its value had the wrong type or range; the error names it (a TypeError).',
   SWITCHYARD_ERR_ALREADY_HANDLED: 'handleUpgrade was called twice for the same socket.',
 } as const;
 
@@ -169,5 +175,35 @@ export class UnexpectedResponseError extends RemoteProtocolError {
    */
   get bodyText(): string {
     return new TextDecoder('utf-8', { fatal: false }).decode(this.body);
+  }
+}
+
+/**
+ * An option bag held an option that does not exist (a misspelt name, or one of another
+ * library's, such as ws's `verifyClient`), or a value of the wrong type or range. Thrown
+ * synchronously by the constructor or function that took the options, before any I/O. It is a
+ * `TypeError`, as Node's own `ERR_INVALID_ARG_TYPE` is, so it is not a {@link SwitchyardError};
+ * it has the same `code` field.
+ *
+ * @example
+ * try {
+ *   new WebSocketServer({ noServer: true, verifyClient: () => false });
+ * } catch (error) {
+ *   // error.code === 'SWITCHYARD_ERR_INVALID_OPTION', error.option === 'noServer'
+ * }
+ */
+export class InvalidOptionError extends TypeError {
+  /** Always `SWITCHYARD_ERR_INVALID_OPTION`. */
+  readonly code = 'SWITCHYARD_ERR_INVALID_OPTION' as const satisfies ErrorCode;
+  /** The option, with its path for a nested one (`heartbeat.interval`). */
+  readonly option: string;
+
+  constructor(option: string, message: string) {
+    super(message);
+    this.option = option;
+  }
+
+  override get name(): string {
+    return 'InvalidOptionError';
   }
 }

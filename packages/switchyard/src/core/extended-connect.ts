@@ -359,7 +359,7 @@ export interface ExtendedConnectRequestOptions {
 
 const REQUEST_RESERVED: Readonly<Record<string, string>> = {
   ...CONNECTION_SPECIFIC,
-  host: 'use the authority option.',
+  host: 'use the host option (of connect()) or the authority option (of formatExtendedConnectRequest()).',
   'sec-websocket-version': 'the version is always 13.',
   'sec-websocket-protocol': 'use the protocols option.',
   'sec-websocket-extensions': 'use the extensions option.',

@@ -438,14 +438,16 @@ export interface ClientRequestOptions {
 
 // The fields formatClientRequest writes itself; the hint says what to use instead.
 const CLIENT_RESERVED: Readonly<Record<string, string>> = {
-  host: 'use the host option.',
+  host: 'use the host option (of connect() or formatClientRequest()).',
   upgrade: 'the request always carries "Upgrade: websocket".',
   connection: 'the request always carries "Connection: Upgrade".',
-  'sec-websocket-key': 'use the key option.',
+  'sec-websocket-key':
+    'connect() makes a new key for each request (formatClientRequest(): the key option).',
   'sec-websocket-version': 'the version is always 13.',
   'sec-websocket-accept': 'it belongs in the response.',
   'sec-websocket-protocol': 'use the protocols option.',
-  'sec-websocket-extensions': 'use the extensions option.',
+  'sec-websocket-extensions':
+    'use perMessageDeflate (connect()) or the extensions option (formatClientRequest()).',
   origin: 'use the origin option.',
   'content-length': 'the handshake request has no body.',
   'transfer-encoding': 'the handshake request has no body.',

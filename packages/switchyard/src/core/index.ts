@@ -14,3 +14,5 @@ export * from './http-head.js';
 export * from './upgrade.js';
 export * from './permessage-deflate.js';
 export * from './extended-connect.js';
+export * from './reconnect.js';
+export * from './resume.js';

@@ -89,6 +89,28 @@ export interface DeflateDirections {
 }
 
 /**
+ * The most bytes a compressed message of at most `maxPayload` inflated bytes may take on the
+ * wire, split into `frames` frames: `maxPayload` plus DEFLATE's worst-case expansion.
+ *
+ * A compressor may not shrink random or already compressed data; zlib then grows it a little
+ * (stored blocks cost 5 bytes each), and with small windows and memory levels it may have to
+ * use fixed Huffman codes, which spend 9 bits on half the byte values: an eighth more, plus
+ * block headers (the `deflateBound` of zlib allows n/8 + n/256 + n/512 + 4 for that case).
+ * Each fragment of a message ends with a sync flush, an empty stored block of up to 6 bytes
+ * (RFC 7692 §7.2.1); 16 bytes per frame cover it with room for a block header. So a message of
+ * exactly `maxPayload` bytes that did not compress still passes, while the compressed bytes a
+ * receiver buffers stay within about 1.14 times `maxPayload`.
+ *
+ * @example
+ * maxCompressedPayload(16 * 1024 * 1024, 1); // 18_972_692
+ */
+export function maxCompressedPayload(maxPayload: number, frames = 1): number {
+  if (!Number.isFinite(maxPayload)) return maxPayload;
+  const n = maxPayload;
+  return n + Math.ceil(n / 8) + Math.ceil(n / 256) + Math.ceil(n / 512) + 4 + 16 * frames;
+}
+
+/**
  * Splits negotiated parameters into this endpoint's compressor and decompressor settings.
  *
  * @example

@@ -27,6 +27,7 @@
  * buffered.
  */
 
+import { maxCompressedPayload } from './permessage-deflate.js';
 import { RemoteProtocolError } from './errors.js';
 import type { ErrorCode } from './errors.js';
 import { MAX_CONTROL_PAYLOAD, isValidCloseCode } from './frame.js';
@@ -41,10 +42,11 @@ export interface ReceiverOptions {
    */
   role: 'server' | 'client';
   /**
-   * The most bytes one message may have, once its fragments are put together (for a compressed
-   * message: its compressed size; the inflater enforces the inflated size). Checked against the
-   * length in each frame header, before the payload is buffered; exceeding it fails with 1009
-   * (`SWITCHYARD_ERR_MESSAGE_TOO_BIG`). Use `Infinity` for no limit.
+   * The most bytes one message may have, once its fragments are put together. Checked against
+   * the length in each frame header, before the payload is buffered; exceeding it fails with
+   * 1009 (`SWITCHYARD_ERR_MESSAGE_TOO_BIG`). A compressed message may take up to
+   * {@link maxCompressedPayload} bytes on the wire (incompressible data grows a little); the
+   * inflater enforces `maxPayload` on its inflated size. Use `Infinity` for no limit.
    */
   maxPayload: number;
   /** The most frames one data message may have; more fail with 1009. Use `Infinity` for no limit. */
@@ -430,7 +432,7 @@ export class Receiver {
       // At 2^53 and above a double can no longer count bytes exactly; no message that long
       // could be buffered anyway, so it fails as too big whatever maxPayload says.
       if (hi > 0x1f_ffff) {
-        return this.tooBig();
+        return this.tooBig(Number.MAX_SAFE_INTEGER);
       }
       length = hi * TWO_POW_32 + lo;
     }
@@ -442,7 +444,16 @@ export class Receiver {
       key[3] = b[p + 3];
     }
     if (this.opcode < 8 && this.messageLength + length > this.maxPayload) {
-      return this.tooBig();
+      // A compressed message may be a little longer than what it inflates to (RFC 7692 §7.2.1
+      // does not promise that compression shrinks anything); its inflated size is checked as it
+      // is inflated. The continuation frames of a compressed message take this branch too.
+      const compressed = this.compressed;
+      if (
+        !compressed ||
+        this.messageLength + length > maxCompressedPayload(this.maxPayload, this.fragmentCount + 1)
+      ) {
+        return this.tooBig(this.messageLength + length, compressed);
+      }
     }
     this.payloadLength = length;
     this.payloadRead = 0;
@@ -654,13 +665,18 @@ export class Receiver {
     return data;
   }
 
-  private tooBig(): ReceiverErrorEvent {
+  /** Fails with 1009, saying which size (at least `size` bytes) was over which limit. */
+  private tooBig(size: number, compressed = false): ReceiverErrorEvent {
     // RFC 6455 §7.4.1: 1009 "indicates that an endpoint is terminating the connection because
-    // it has received a message that is too big for it to process".
+    // it has received a message that is too big for it to process". The reason goes into the
+    // close frame, so it stays within 123 bytes.
+    const at = size >= Number.MAX_SAFE_INTEGER ? '2^53 or more' : `at least ${size}`;
     return this.fail(
       'SWITCHYARD_ERR_MESSAGE_TOO_BIG',
       1009,
-      `A message was larger than maxPayload (${this.maxPayload} bytes).`,
+      compressed
+        ? `Compressed message of ${at} bytes, over ${maxCompressedPayload(this.maxPayload, this.fragmentCount + 1)} (maxPayload ${this.maxPayload} + deflate overhead)`
+        : `Message of ${at} bytes, over maxPayload (${this.maxPayload} bytes)`,
     );
   }
 

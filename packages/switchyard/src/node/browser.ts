@@ -7,6 +7,10 @@ import { connect, parseWebSocketUrl, type ConnectOptions } from './client.js';
 import type { WebSocket as NodeWebSocket } from './websocket.js';
 import { ReadyState, type ReadyStateValue } from '../core/connection.js';
 import { resolveLogger, type Logger } from './diagnostics.js';
+import { checkOptions } from '../core/options.js';
+import { CONNECT_OPTIONS } from './options.js';
+
+const BROWSER_OPTIONS = { ...CONNECT_OPTIONS, owner: 'BrowserWebSocket' };
 
 /** The `close` event of the browser API (Node 20 has no global CloseEvent). */
 export class CloseEvent extends Event {
@@ -73,6 +77,8 @@ export class BrowserWebSocket extends EventTarget {
    */
   constructor(url: string | URL, protocols: string | string[] = [], options: ConnectOptions = {}) {
     super();
+    // A TypeError with SWITCHYARD_ERR_INVALID_OPTION, thrown here rather than as an error event.
+    checkOptions(BROWSER_OPTIONS, options);
     let parsed: URL;
     try {
       parsed = parseWebSocketUrl(url);

@@ -27,6 +27,8 @@ import { readErrorBody } from './error-body.js';
 import { resolveLogger, type Logger } from './diagnostics.js';
 import { WebSocket, type WebSocketOptions } from './websocket.js';
 import { connectHttp2 } from './http2.js';
+import { checkOptions } from '../core/options.js';
+import { CONNECT_DEFAULTS, CONNECT_OPTIONS, HEARTBEAT_DEFAULTS } from './options.js';
 
 /** Options of {@link connect}. */
 export interface ConnectOptions extends WebSocketOptions {
@@ -36,6 +38,13 @@ export interface ConnectOptions extends WebSocketOptions {
   headers?: Record<string, string>;
   /** The Origin header to send (browsers always send one; Node clients need not). */
   origin?: string;
+  /**
+   * The Host header (`:authority` over HTTP/2) to send instead of the URL's `host[:port]`, for
+   * a virtual host reached by address: `connect('ws://10.0.0.5/chat', { host: 'chat.example' })`.
+   * The connection still goes to the URL's host and port, and TLS's SNI and certificate check
+   * still use the URL's host (set `tls.servername` to change them). Default: the URL's host.
+   */
+  host?: string;
   /** Longest time, in ms, from the first connect to the 101. Default 10 s. */
   handshakeTimeout?: number;
   /** Aborts the handshake (the promise rejects with SWITCHYARD_ERR_HANDSHAKE_ABORTED). */
@@ -70,8 +79,6 @@ export interface ConnectOptions extends WebSocketOptions {
   http2?: boolean | ClientHttp2Session;
 }
 
-const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
-
 /**
  * Opens a WebSocket connection.
  *
@@ -81,13 +88,15 @@ const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
  * for await (const { data } of ws) console.log(data);
  */
 export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocket> {
+  // Rejects (connect is async) with SWITCHYARD_ERR_INVALID_OPTION before any I/O.
+  checkOptions(CONNECT_OPTIONS, options);
   const maxRedirects =
     options.followRedirects === true
       ? 5
       : typeof options.followRedirects === 'number'
         ? options.followRedirects
         : 0;
-  const deadline = Date.now() + (options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT);
+  const deadline = Date.now() + (options.handshakeTimeout ?? CONNECT_DEFAULTS.handshakeTimeout);
   let target = parseWebSocketUrl(url);
   if (
     typeof options.http2 === 'object' ||
@@ -155,7 +164,7 @@ function attempt(url: URL, options: ConnectOptions, deadline: number): Promise<A
   const deflateOptions = deflateConfig(options.perMessageDeflate);
   const deflateOffer = deflateOfferHeader(deflateOptions);
   const request = formatClientRequest({
-    host: url.port ? `${url.hostname}:${url.port}` : url.hostname,
+    host: options.host ?? (url.port ? `${url.hostname}:${url.port}` : url.hostname),
     path: `${url.pathname}${url.search}`,
     key,
     protocols,
@@ -211,7 +220,7 @@ function attempt(url: URL, options: ConnectOptions, deadline: number): Promise<A
       if (settled) return s.destroy();
       const parser = new HttpHeadParser({
         kind: 'response',
-        maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,
+        maxHeaderBytes: options.maxHeaderBytes ?? CONNECT_DEFAULTS.maxHeaderBytes,
       });
       const onError = (error: Error) =>
         fail(
@@ -284,8 +293,8 @@ function attempt(url: URL, options: ConnectOptions, deadline: number): Promise<A
         });
         if (options.heartbeat !== false) {
           websocket.startHeartbeat(
-            options.heartbeat?.interval ?? 30_000,
-            options.heartbeat?.timeout ?? 30_000,
+            options.heartbeat?.interval ?? HEARTBEAT_DEFAULTS.interval,
+            options.heartbeat?.timeout ?? HEARTBEAT_DEFAULTS.timeout,
           );
         }
         resolve({ websocket });

@@ -285,14 +285,24 @@ export class DeflateCodec {
    * Compresses one message, or one fragment of it (`fin` false), and calls back with the
    * payload to send with RSV1 on its first frame. A fragment's output keeps its sync-flush
    * marker: it is valid in the middle of the DEFLATE stream; only the message's end loses it.
+   *
+   * With `whole` (an unfragmented message), a compressed form that is not smaller than `data`
+   * is thrown away and `data` comes back with `compressed` false, to be sent without RSV1:
+   * RFC 7692 §6 marks compression per message (RSV1), so a sender may leave any message plain. Random or already
+   * compressed payloads (images, video, ciphertext) then cost the peer no inflation.
    */
-  deflate(data: Uint8Array, fin: boolean, callback: (payload: Buffer | null) => void): void {
+  deflate(
+    data: Uint8Array,
+    fin: boolean,
+    callback: (payload: Uint8Array | null, compressed: boolean) => void,
+    whole = false,
+  ): void {
     this.busy++;
     this.submit((done) => {
       if (this.closed) {
         this.busy--;
         done();
-        callback(null);
+        callback(null, false);
         return;
       }
       const deflater = this.getDeflater();
@@ -303,23 +313,28 @@ export class DeflateCodec {
       const flushed = () => {
         if (this.deflater !== deflater || this.deflateDone !== done) {
           // Closed (or the compressor failed) meanwhile; close() released the slot.
-          callback(null);
+          callback(null, false);
           return;
         }
         const out = this.deflateOut;
         let payload = out.length === 1 ? out[0] : Buffer.concat(out, this.deflateOutBytes);
         this.deflateOut = [];
+        let compressed = true;
         if (fin) {
           // RFC 7692 §7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
           if (endsWithTrailer(payload)) payload = payload.subarray(0, payload.length - 4);
-          // RFC 7692 §7.1.1: without context takeover, each message starts a fresh context.
-          if (this.deflateReset) deflater.reset();
+          compressed = !whole || payload.length < data.length;
+          // RFC 7692 §7.1.1: without context takeover, each message starts a fresh context. A
+          // message sent uncompressed never reaches the peer's decompressor, so our compressor
+          // must forget it too: a fresh context refers to nothing the peer lacks.
+          if (this.deflateReset || !compressed) deflater.reset();
         }
         this.deflateDone = null;
         this.busy--;
         this.touch();
         done();
-        callback(payload);
+        if (compressed) callback(payload, true);
+        else callback(data, false);
       };
       if (data.length > 0) deflater.write(data, flushed);
       else deflater.flush(zlib.constants.Z_SYNC_FLUSH, flushed);
@@ -450,7 +465,7 @@ export class DeflateCodec {
       this.finishInflate(
         new RemoteProtocolError(
           'SWITCHYARD_ERR_MESSAGE_TOO_BIG',
-          `A compressed message inflated to more than maxPayload (${this.maxPayload} bytes)`,
+          `Compressed message inflated to at least ${this.inflateOutBytes} bytes, over maxPayload (${this.maxPayload} bytes)`,
           { closeCode: 1009 },
         ),
       );

@@ -63,6 +63,7 @@ import { resolveLogger } from './diagnostics.js';
 import { readErrorBody } from './error-body.js';
 import type { HandshakeRequest, WebSocketServer } from './server.js';
 import { WebSocket } from './websocket.js';
+import { HEARTBEAT_DEFAULTS } from './options.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 const kHandled = Symbol('switchyard.streamHandled');
@@ -162,20 +163,84 @@ export interface Http2Attachment {
   detach(): void;
 }
 
+/** The WebSocketServers attached to one HTTP/2 server, and the listeners they share. */
+interface StreamRouter {
+  servers: WebSocketServer[];
+  onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
+  onConnect: (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | Duplex) => void;
+}
+
+const streamRouters = new WeakMap<AnyHttp2Server, StreamRouter>();
+
 /**
  * Routes the WebSocket streams of an HTTP/2 server to `wss`, and advertises extended CONNECT
  * (`enableConnectProtocol`) in the SETTINGS of every session opened from now on. HTTP/1.1
  * upgrades on the same server (`allowHTTP1`) keep going through its 'upgrade' event.
+ *
+ * Several WebSocketServers may attach to one HTTP/2 server: they share one 'stream' listener,
+ * which hands a WebSocket stream to the first server whose `path` serves its `:path`, and
+ * leaves the others alone for other 'stream' listeners. A WebSocket stream that nobody answered
+ * by the next turn of the event loop gets 404, rather than waiting for the client's timeout.
  */
 export function attachHttp2(wss: WebSocketServer, server: AnyHttp2Server): Http2Attachment {
   // RFC 8441 §3: "Upon receipt of SETTINGS_ENABLE_CONNECT_PROTOCOL with a value of 1, a client
   // MAY use the Extended CONNECT". Set now, when a WebSocketServer really serves the streams.
   server.updateSettings({ enableConnectProtocol: true });
+  let router = streamRouters.get(server);
+  if (router === undefined) {
+    router = createStreamRouter(server);
+    streamRouters.set(server, router);
+    server.on('stream', router.onStream);
+    server.on('connect', router.onConnect);
+  }
+  router.servers.push(wss);
+  const owned = router;
+  return {
+    detach() {
+      const index = owned.servers.indexOf(wss);
+      if (index === -1) return;
+      owned.servers.splice(index, 1);
+      if (owned.servers.length > 0 || streamRouters.get(server) !== owned) return;
+      streamRouters.delete(server);
+      server.off('stream', owned.onStream);
+      server.off('connect', owned.onConnect);
+      // New sessions no longer hear of extended CONNECT. Sessions that did keep it (RFC 8441
+      // §3: "A sender MUST NOT send a SETTINGS_ENABLE_CONNECT_PROTOCOL parameter with the value
+      // of 0 after previously sending a value of 1"); their WebSocket streams get no answer
+      // from us, which is what a server that is shutting down may do.
+      server.updateSettings({ enableConnectProtocol: false });
+    },
+  };
+}
+
+function createStreamRouter(server: AnyHttp2Server): StreamRouter {
+  const servers: WebSocketServer[] = [];
   const onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     if (!isWebSocketConnect(headers)) return;
-    wss.handleStream(stream, headers).catch((error: unknown) => {
-      wss.logger?.error('HTTP/2 WebSocket handshake failed', { error });
-      stream.close(NGHTTP2_CANCEL);
+    const tagged = stream as ServerHttp2Stream & { [kHandled]?: true };
+    if (tagged[kHandled] || stream.headersSent) return;
+    const pathname = streamPathname(headers);
+    const wss = servers.find((candidate) => candidate.servesPath(pathname));
+    if (wss !== undefined) {
+      wss.handleStream(stream, headers).catch((error: unknown) => {
+        wss.logger?.error('HTTP/2 WebSocket handshake failed', { error });
+        stream.close(NGHTTP2_CANCEL);
+      });
+      return;
+    }
+    // Not ours: another 'stream' listener may take it in this emit; answer if none did.
+    const first = servers[0];
+    setImmediate(() => {
+      if (first === undefined || tagged[kHandled] || stream.headersSent) return;
+      if (stream.destroyed || stream.closed) return;
+      const compat = (stream as { [kCompatRequest]?: Http2ServerRequest })[kCompatRequest];
+      first.refuse(
+        compat ?? new http2.Http2ServerRequest(stream, headers, {}, []),
+        stream,
+        'SWITCHYARD_ERR_HANDSHAKE_NOT_FOUND',
+        404,
+        `No WebSocket endpoint at ${pathname}`,
+      );
     });
   };
   const onConnect = (
@@ -201,19 +266,16 @@ export function attachHttp2(wss: WebSocketServer, server: AnyHttp2Server): Http2
       (res as Duplex).destroy();
     }
   };
-  server.on('stream', onStream);
-  server.on('connect', onConnect);
-  return {
-    detach() {
-      server.off('stream', onStream);
-      server.off('connect', onConnect);
-      // New sessions no longer hear of extended CONNECT. Sessions that did keep it (RFC 8441
-      // §3: "A sender MUST NOT send a SETTINGS_ENABLE_CONNECT_PROTOCOL parameter with the value
-      // of 0 after previously sending a value of 1"); their WebSocket streams get no answer
-      // from us, which is what a server that is shutting down may do.
-      server.updateSettings({ enableConnectProtocol: false });
-    },
-  };
+  return { servers, onStream, onConnect };
+}
+
+function streamPathname(headers: IncomingHttpHeaders): string {
+  const path = typeof headers[':path'] === 'string' ? headers[':path'] : '/';
+  try {
+    return new URL(path, 'http://localhost').pathname;
+  } catch {
+    return path.split('?')[0] ?? '/';
+  }
 }
 
 function isHttp2Request(req: Http2ServerRequest | IncomingMessage): req is Http2ServerRequest {
@@ -449,7 +511,7 @@ export async function connectHttp2(
   // Throws for a bad argument before any I/O.
   const requestHeaders = formatExtendedConnectRequest({
     scheme: url.protocol === 'wss:' ? 'https' : 'http',
-    authority: url.host,
+    authority: options.host ?? url.host,
     path: `${url.pathname}${url.search}`,
     protocols,
     extensions: deflateOffer ?? undefined,
@@ -540,8 +602,8 @@ export async function connectHttp2(
     handedOver = true;
     if (options.heartbeat !== false) {
       ws.startHeartbeat(
-        options.heartbeat?.interval ?? 30_000,
-        options.heartbeat?.timeout ?? 30_000,
+        options.heartbeat?.interval ?? HEARTBEAT_DEFAULTS.interval,
+        options.heartbeat?.timeout ?? HEARTBEAT_DEFAULTS.timeout,
       );
     }
     return ws;

@@ -53,6 +53,10 @@ import {
   type Http2Attachment,
 } from './http2.js';
 import { PubSub, type PubSubOptions, type PublishOptions } from '../pubsub/topics.js';
+import { RESUME_PROTOCOL } from '../core/resume.js';
+import { routeUpgrades } from './upgrade-router.js';
+import { checkOptions } from '../core/options.js';
+import { SERVER_CLOSE_OPTIONS, SERVER_DEFAULTS, SERVER_OPTIONS } from './options.js';
 
 /** What the upgrade hook learns about a request, besides the request itself. */
 export interface UpgradeInfo {
@@ -199,16 +203,7 @@ const kHandled = Symbol('switchyard.upgradeHandled');
 /** Bytes a client may send before its 101 while the hook runs (frames sent too early). */
 const EARLY_DATA_LIMIT = 64 * 1024;
 
-/** The defaults of {@link ServerOptions}. */
-export const SERVER_DEFAULTS = {
-  handshakeTimeout: 10_000,
-  maxHeaderBytes: 16 * 1024,
-  /** Header fields in one request head (the standalone server); 431 above. */
-  maxHeaders: 100,
-  maxConnections: 100_000,
-  maxPendingHandshakes: 1024,
-  heartbeat: { interval: 30_000, timeout: 30_000 },
-} as const;
+export { SERVER_DEFAULTS };
 
 /**
  * A WebSocket server.
@@ -229,6 +224,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   private readonly protocolHandlers = new Map<string, ProtocolHandler>();
   private httpServer: HttpServer | HttpsServer | AnyHttp2Server | net.Server | null = null;
   private http2: Http2Attachment | null = null;
+  private leaveRouter: (() => void) | null = null;
   private ownsServer = false;
   private pending = 0;
   /** @internal */ closing = false;
@@ -239,9 +235,14 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     head: Buffer,
   ) => void;
 
+  /**
+   * @throws {InvalidOptionError} `SWITCHYARD_ERR_INVALID_OPTION` for an unknown option (with
+   *   what to use instead of a `ws` one) or a value of the wrong type or range.
+   */
   constructor(options: ServerOptions = {}) {
     // An async listener's rejected promise is handled like a throw ([captureRejectionSymbol]).
     super({ captureRejections: true });
+    checkOptions(SERVER_OPTIONS, options);
     if (options.server !== undefined && options.port !== undefined) {
       throw new LocalProtocolError(
         'SWITCHYARD_ERR_INVALID_ARGUMENT',
@@ -379,8 +380,41 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   private attach(server: HttpServer | HttpsServer | AnyHttp2Server): void {
     this.httpServer = server;
     if (isHttp2Server(server)) this.http2 = attachHttp2(this, server);
-    server.on('upgrade', this.onServerUpgrade);
+    // Upgrades go through the server's router, shared with the other WebSocketServers attached
+    // to it: each takes only the requests it serves, and leaves the rest to other listeners.
+    this.leaveRouter = routeUpgrades(server as HttpServer, {
+      protocolsAt: (pathname) => (this.servesPath(pathname) ? this.supportedProtocols() : null),
+      takeUpgrade: this.onServerUpgrade,
+      answerUnclaimed: (req, socket, status, protocols) =>
+        this.answerUnclaimed(req, socket, status, protocols),
+    });
     this.startHeartbeat();
+  }
+
+  /** An upgrade that no endpoint and no other listener of the attached server took. */
+  private answerUnclaimed(
+    req: IncomingMessage,
+    socket: Duplex,
+    status: 404 | 426,
+    protocols: readonly string[],
+  ): void {
+    const url = requestUrl(req);
+    if (status === 404) {
+      this.refuse(
+        req,
+        socket,
+        'SWITCHYARD_ERR_HANDSHAKE_NOT_FOUND',
+        404,
+        `No WebSocket endpoint at ${url.pathname}`,
+      );
+      return;
+    }
+    const error = new RemoteProtocolError(
+      'SWITCHYARD_ERR_UPGRADE_REQUIRED',
+      `None of the protocols in Upgrade (${String(req.headers.upgrade)}) is served at ${url.pathname}.`,
+      { status: 426 },
+    );
+    this.rejectWith(req, socket, error, formatUpgradeRequired(protocols, `${error.message}\n`));
   }
 
   private supportedProtocols(): string[] {
@@ -560,6 +594,15 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
           : protocols,
       );
     }
+    // Resumable topics: agree on the resume exchange when the client offers it and the
+    // application's own protocols did not pick another (docs/resume.md).
+    if (
+      protocol === null &&
+      this.pubsub.replayEnabled &&
+      check.protocols.includes(RESUME_PROTOCOL)
+    ) {
+      protocol = RESUME_PROTOCOL;
+    }
 
     let decision: UpgradeDecision;
     let early: Buffer[] = [];
@@ -628,6 +671,7 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
   /** @internal a new connection joins the server: topics, `clients`, 'connection'. */
   adopt(ws: WebSocket, req: HandshakeRequest): void {
     ws.topicHub = this.pubsub;
+    this.pubsub.adoptResume(ws, ws.url);
     this.clients.add(ws);
     // A server driven only through handleUpgrade/handleStream has no server to attach to: its
     // heartbeat starts with its first connection (idempotent otherwise).
@@ -848,12 +892,13 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
    * "going away"), waits for them to close, and after `timeout` ms destroys what is left.
    */
   async close(options: { code?: number; reason?: string; timeout?: number } = {}): Promise<void> {
+    checkOptions(SERVER_CLOSE_OPTIONS, options);
     if (this.closing) return;
     this.closing = true;
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     const server = this.httpServer;
     if (server !== null) {
-      server.off('upgrade', this.onServerUpgrade);
+      this.leaveRouter?.();
     }
     this.http2?.detach();
     const serverClosed =

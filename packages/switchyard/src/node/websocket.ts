@@ -13,6 +13,7 @@ import { captureRejectionSymbol, EventEmitter } from 'node:events';
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
+  CONNECTION_DEFAULTS,
   Connection,
   NEED_DATA,
   PAUSED,
@@ -57,7 +58,8 @@ export interface WebSocketOptions {
   maxFragments?: number;
   /**
    * Outgoing bytes that may wait for a slow reader before the connection is failed with 1008
-   * (`SWITCHYARD_ERR_BUFFER_FULL`). Default 64 MiB.
+   * (`SWITCHYARD_ERR_BUFFER_FULL`). Default 64 MiB. With permessage-deflate, messages waiting
+   * for the compressor count at their uncompressed size, as in `bufferedAmount`.
    */
   maxBufferedAmount?: number;
   /** `send()` returns false once `bufferedAmount` reaches this. Default 1 MiB. */
@@ -66,7 +68,9 @@ export interface WebSocketOptions {
   closeTimeout?: number;
   /**
    * Received messages that may wait unread in the async iterator before reading from the socket
-   * pauses (receive back-pressure). Default 64.
+   * pauses (receive back-pressure). Default 64. Reading also pauses once the waiting messages
+   * hold `maxPayload` bytes, so that compressed frames a few KiB each cannot inflate into 64
+   * messages of `maxPayload` bytes; compressed messages not yet read stay compressed meanwhile.
    */
   maxQueuedMessages?: number;
   /** Deliver text messages as `Buffer` instead of `string` (saves a decode). Default false. */
@@ -105,7 +109,8 @@ export interface WebSocketEvents {
 /** @internal the symbol through which socket listeners find their WebSocket. */
 export const kWebSocket = Symbol('switchyard.websocket');
 
-const DEFAULTS = {
+/** The defaults of {@link WebSocketOptions} that the core does not hold. */
+export const WEBSOCKET_DEFAULTS = {
   maxBufferedAmount: 64 * 1024 * 1024,
   highWaterMark: 1024 * 1024,
   closeTimeout: 10_000,
@@ -115,7 +120,7 @@ const DEFAULTS = {
 
 const EMPTY_BUFFER = Buffer.alloc(0);
 
-type Queued = { data: string | Buffer; isBinary: boolean };
+type Queued = { data: string | Buffer; isBinary: boolean; size: number };
 
 /**
  * The server's answer to a client's opening handshake, as {@link WebSocket.response} shows it:
@@ -177,6 +182,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   topicHub: PubSub | null = null;
   /** @internal the topics this connection is subscribed to, kept by {@link PubSub}. */
   subscriptions: Set<string> | null = null;
+  /**
+   * @internal the resume exchange (core/resume.ts): positions the client presented, consumed
+   * as it subscribes; null when the exchange was not agreed.
+   */
+  resumePositions: Map<string, number> | null = null;
+  /** @internal a header put before every message `send` starts (the resume exchange's `d`). */
+  messagePrefix: Uint8Array | null = null;
+  private prefixOpen = false;
 
   private readonly maxBufferedAmount: number;
   private readonly highWaterMark: number;
@@ -193,6 +206,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   private closed = false;
   private closeTimer: NodeJS.Timeout | null = null;
   private queue: Queued[] | null = null;
+  /** Bytes of the messages in `queue`; reading pauses past `maxQueuedBytes`. */
+  private queuedBytes = 0;
+  private readonly maxQueuedBytes: number;
   private waiters: Array<(value: IteratorResult<IncomingMessageData>) => void> = [];
   private pausedByQueue = false;
   private pausedByUser = false;
@@ -238,12 +254,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.context = init.context;
     this.response = init.response;
     this.logger = init.logger;
-    this.maxBufferedAmount = o.maxBufferedAmount ?? DEFAULTS.maxBufferedAmount;
-    this.highWaterMark = o.highWaterMark ?? DEFAULTS.highWaterMark;
-    this.closeTimeoutMs = o.closeTimeout ?? DEFAULTS.closeTimeout;
-    this.maxQueued = o.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages;
+    this.maxBufferedAmount = o.maxBufferedAmount ?? WEBSOCKET_DEFAULTS.maxBufferedAmount;
+    this.highWaterMark = o.highWaterMark ?? WEBSOCKET_DEFAULTS.highWaterMark;
+    this.closeTimeoutMs = o.closeTimeout ?? WEBSOCKET_DEFAULTS.closeTimeout;
+    this.maxQueued = o.maxQueuedMessages ?? WEBSOCKET_DEFAULTS.maxQueuedMessages;
+    this.maxQueuedBytes = o.maxPayload ?? CONNECTION_DEFAULTS.maxPayload;
     this.textAsBuffer = o.textAsBuffer ?? false;
-    this.maxControlRate = o.maxControlFramesPerSecond ?? DEFAULTS.maxControlFramesPerSecond;
+    this.maxControlRate =
+      o.maxControlFramesPerSecond ?? WEBSOCKET_DEFAULTS.maxControlFramesPerSecond;
     this.deflate = init.deflate ?? null;
     this.conn = new Connection({
       // permessage-deflate: RSV1 is allowed on first frames only when it was negotiated.
@@ -335,8 +353,18 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   /** @internal queues a message framed once for many connections (pub/sub fan-out). */
   sendFramed(chunks: readonly Uint8Array[], rsv1 = false): void {
-    // Behind a message being compressed, to keep messages in order (permessage-deflate).
-    if (this.queueBehindDeflate(() => this.conn.sendFramed(chunks, rsv1))) return;
+    // Behind a message being compressed, to keep messages in order (permessage-deflate); the
+    // bytes count in bufferedAmount while they wait.
+    if (this.sendQueue !== null) {
+      let bytes = 0;
+      for (const chunk of chunks) bytes += chunk.length;
+      this.deflatePendingBytes += bytes;
+      this.queueBehindDeflate(() => {
+        this.deflatePendingBytes -= bytes;
+        this.conn.sendFramed(chunks, rsv1);
+      });
+      return;
+    }
     // Not written yet: the fan-out calls flush() once per tick, so that a burst of publishes
     // costs each subscriber one vectored write instead of one write per message.
     this.conn.sendFramed(chunks, rsv1);
@@ -350,6 +378,18 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    */
   send(data: SendData, options?: SendOptions): boolean {
     const fin = options?.fin ?? true;
+    if (this.messagePrefix !== null) {
+      // The resume exchange marks messages sent to this connection alone; the header goes
+      // before the first fragment only.
+      if (!this.prefixOpen) {
+        const binary =
+          typeof data === 'string' ? options?.binary === true : options?.binary !== false;
+        const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : toBytes(data);
+        data = Buffer.concat([this.messagePrefix, body]);
+        options = { ...options, binary };
+      }
+      this.prefixOpen = !fin;
+    }
     if (typeof data === 'string') {
       const bytes = Buffer.from(data, 'utf8');
       if (this.deflate !== null)
@@ -391,6 +431,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   ): void {
     const codec = this.deflate as DeflateCodec;
     this.assertCanQueue('send a message');
+    // Failed for a full buffer (the socket is destroyed, 'close' is on its way): nothing more
+    // is kept, as nothing more would be written without compression.
+    if (this.socket.destroyed) return;
+    const first = this.compressingMessage === null;
     let compress = this.compressingMessage;
     // The decision is taken on a message's first fragment; RSV1 marks the whole message.
     compress ??= options?.compress ?? bytes.length >= codec.threshold;
@@ -409,17 +453,25 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.deflatePendingBytes += bytes.length;
     const job = () => {
       this.deflating = true;
-      codec.deflate(bytes, fin, (payload) => {
-        this.deflating = false;
-        this.deflatePendingBytes -= bytes.length;
-        if (this.closed || payload === null) {
-          this.sendQueue = null;
-          return;
-        }
-        // RFC 7692 §6: RSV1 on the first frame; the core clears it on continuation frames.
-        this.sendFrame(payload, binary, fin, true);
-        this.runSendQueue();
-      });
+      codec.deflate(
+        bytes,
+        fin,
+        (payload, compressed) => {
+          this.deflating = false;
+          if (this.closed || payload === null || this.socket.destroyed) {
+            // Whatever waited is dropped with the connection.
+            this.sendQueue = null;
+            this.deflatePendingBytes = 0;
+            return;
+          }
+          this.deflatePendingBytes -= bytes.length;
+          // RFC 7692 §6: RSV1 on the first frame; the core clears it on continuation frames.
+          // An unfragmented message that did not shrink goes as it is, without RSV1.
+          this.sendFrame(payload, binary, fin, compressed);
+          this.runSendQueue();
+        },
+        first && fin,
+      );
     };
     if (this.sendQueue === null) {
       this.sendQueue = [];
@@ -583,25 +635,51 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         const queue = this.queue as Queued[];
         const item = queue.shift();
         if (item !== undefined) {
-          if (this.pausedByQueue && queue.length <= this.maxQueued / 2) {
-            this.pausedByQueue = false;
-            if (!this.pausedByUser && !this.pausedByInflate) this.socket.resume();
+          this.queuedBytes -= item.size;
+          if (
+            this.pausedByQueue &&
+            queue.length <= this.maxQueued / 2 &&
+            this.queuedBytes <= this.maxQueuedBytes / 2
+          ) {
+            this.resumeFromQueue();
           }
-          return Promise.resolve({ value: item, done: false });
+          return Promise.resolve({
+            value: { data: item.data, isBinary: item.isBinary },
+            done: false,
+          });
         }
         if (this.closed) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve) => this.waiters.push(resolve));
       },
       return: () => {
         this.queue = null;
+        this.queuedBytes = 0;
         this.flushWaiters();
-        if (this.pausedByQueue) {
-          this.pausedByQueue = false;
-          if (!this.pausedByUser && !this.pausedByInflate) this.socket.resume();
-        }
+        if (this.pausedByQueue) this.resumeFromQueue();
         return Promise.resolve({ value: undefined, done: true });
       },
     };
+  }
+
+  /**
+   * The iterator caught up: the events the core held back meanwhile are dispatched (unless
+   * that is already under way further up the stack), then the socket is read again.
+   */
+  private resumeFromQueue(): void {
+    this.pausedByQueue = false;
+    if (this.closed) return;
+    if (!this.dispatching && !this.pausedByInflate) {
+      this.dispatching = true;
+      try {
+        this.drainEvents();
+      } finally {
+        this.dispatching = false;
+      }
+      this.flush();
+    }
+    if (!this.pausedByUser && !this.pausedByInflate && !this.pausedByQueue && !this.closed) {
+      this.socket.resume();
+    }
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -623,6 +701,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   private drainEvents(): void {
     for (;;) {
+      // Unread messages fill the iterator: leave the rest in the core, still compressed, so
+      // that a few small frames cannot inflate into many maxPayload-sized messages held here.
+      if (this.pausedByQueue) return;
       const event = this.conn.nextEvent();
       if (event === NEED_DATA || event === PAUSED) return;
       this.dispatch(event);
@@ -634,8 +715,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     switch (event.type) {
       case 'message': {
         const buf = toBuffer(event.data);
-        if (event.binary) this.deliver(buf, true);
-        else this.deliver(this.textAsBuffer ? buf : buf.toString('utf8'), false);
+        if (event.binary) this.deliver(buf, true, buf.length);
+        else this.deliver(this.textAsBuffer ? buf : buf.toString('utf8'), false, buf.length);
         return;
       }
       case 'ping':
@@ -725,13 +806,17 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     return true;
   }
 
-  private deliver(data: string | Buffer, isBinary: boolean): void {
+  private deliver(data: string | Buffer, isBinary: boolean, size: number): void {
     if (this.queue !== null) {
       const waiter = this.waiters.shift();
       if (waiter !== undefined) waiter({ value: { data, isBinary }, done: false });
       else {
-        this.queue.push({ data, isBinary });
-        if (this.queue.length >= this.maxQueued && !this.pausedByQueue) {
+        this.queue.push({ data, isBinary, size });
+        this.queuedBytes += size;
+        if (
+          (this.queue.length >= this.maxQueued || this.queuedBytes >= this.maxQueuedBytes) &&
+          !this.pausedByQueue
+        ) {
           this.pausedByQueue = true;
           this.socket.pause();
         }
@@ -824,13 +909,16 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         }
       }
       this.armCloseTimer();
-    } else if (this.socket.writableLength > this.maxBufferedAmount) {
+    } else if (this.bufferedAmount > this.maxBufferedAmount) {
       this.failBuffer();
     }
   }
 
   private afterSend(): boolean {
     if (!this.dispatching) this.flush();
+    // Bytes waiting for the compressor count too: a handler that sends faster than zlib
+    // compresses must not queue without bound (flush sees the same sum).
+    else if (this.bufferedAmount > this.maxBufferedAmount) this.failBuffer();
     const below = this.bufferedAmount < this.highWaterMark;
     if (!below) this.needDrain = true;
     return below;
@@ -843,8 +931,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       { closeCode: 1008 },
     );
     this.reportError(error);
-    // The peer is not reading, so a close frame would never get through: drop the socket.
+    // The peer is not reading, so a close frame would never get through: drop the socket, and
+    // the messages waiting for the compressor with it.
     this.socket.destroy();
+    this.sendQueue = null;
+    this.deflatePendingBytes = 0;
   }
 
   private armCloseTimer(): void {

@@ -22,6 +22,7 @@
  *   report them.
  */
 import { SwitchyardError, type ErrorDetails } from '../core/errors.js';
+import type { ReplayOptions, ReplayResult } from './replay.js';
 
 /** A message as it travels between instances. */
 export interface BackplaneMessage {
@@ -31,6 +32,24 @@ export interface BackplaneMessage {
   data: Uint8Array;
   /** Whether subscribers receive it as a binary message (else as text). */
   binary: boolean;
+  /** Its position in the topic's shared replay window ({@link ReplayStore}), when it has one. */
+  position?: number;
+}
+
+/**
+ * A replay window shared by every instance (resumable topics, docs/resume.md), offered by a
+ * backplane that can keep one (Redis Streams in `@switchyard/redis`). Besides the contract
+ * above, for messages it sequences:
+ * - `append` MUST give each message of a topic the next position (1, 2, 3 ...), the same on
+ *   every instance, and MUST deliver it, with its position, to every instance subscribed to the
+ *   topic, the publishing instance included, in position order.
+ * - `range` MUST return what the window holds after a position, and the newest position given.
+ */
+export interface ReplayStore {
+  /** Appends a message to the topic's shared window and publishes it to every instance. */
+  append(message: BackplaneMessage, bounds: Required<ReplayOptions>): void | Promise<void>;
+  /** What follows `after` in the topic's window, within `bounds`. */
+  range(topic: string, after: number, bounds: Required<ReplayOptions>): Promise<ReplayResult>;
 }
 
 /** Where a backplane failed. `connect` covers losing and regaining the medium. */
@@ -60,6 +79,8 @@ export interface Backplane {
   publish(message: BackplaneMessage): void | Promise<void>;
   /** Disconnects. Nothing is delivered afterwards. */
   close(): void | Promise<void>;
+  /** A replay window shared by the instances, if the medium can keep one. */
+  readonly replay?: ReplayStore;
 }
 
 /** A backplane failure, with the stage where it happened. Reported, never thrown at the app. */

@@ -23,8 +23,17 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { LocalProtocolError } from '../core/errors.js';
+import { checkOptions, is, type OptionTable } from '../core/options.js';
 import { ReadyState } from '../core/connection.js';
 import { Opcode, serializeFrame } from '../core/frame.js';
+import {
+  DIRECT_HEADER,
+  RESUME_PROTOCOL,
+  RESUME_QUERY_PARAM,
+  encodeGap,
+  encodeMessageHeader,
+  parseResumePositions,
+} from '../core/resume.js';
 import { compressShared } from '../node/deflate.js';
 import { channels, type Logger } from '../node/diagnostics.js';
 import { toBytes, type SendData, type WebSocket } from '../node/websocket.js';
@@ -35,6 +44,14 @@ import {
   type BackplaneMessage,
   type BackplaneStage,
 } from './backplane.js';
+import {
+  REPLAY_OPTIONS,
+  ReplayWindow,
+  resolveReplayOptions,
+  type ReplayEntry,
+  type ReplayOptions,
+  type ReplayResult,
+} from './replay.js';
 
 /**
  * What happens to a subscriber whose `bufferedAmount` is past the limit when a message is
@@ -52,6 +69,15 @@ export interface PubSubOptions {
    * this server. The server starts it, and closes it when the server closes.
    */
   backplane?: Backplane;
+  /**
+   * Resumable topics (docs/resume.md): keep the last messages of each topic so that a client
+   * that reconnects with `ReconnectingWebSocket({ resume: true })` gets what it missed, each
+   * message once and in order, or a `gap` when the window no longer covers it. Bounds for every
+   * topic, or a function that gives them per topic (false: that topic is not replayed). With a
+   * backplane that has a shared window (`RedisBackplane`: Redis Streams), the window and the
+   * positions live there, the same for every instance. Default: off.
+   */
+  replay?: ReplayOptions | ((topic: string) => ReplayOptions | false);
   /** What to do with subscribers that do not keep up. */
   slowConsumer?: {
     /**
@@ -97,6 +123,61 @@ export const PUBSUB_DEFAULTS = {
   slowConsumer: { limit: 1024 * 1024, policy: 'drop' },
 } as const;
 
+const SLOW_CONSUMER_OPTIONS: OptionTable = {
+  owner: 'pubsub.slowConsumer',
+  options: [
+    {
+      name: 'limit',
+      check: is.integer(0, true),
+      default: PUBSUB_DEFAULTS.slowConsumer.limit,
+      meaning: "bytes in a subscriber's `bufferedAmount` before it counts as slow",
+    },
+    {
+      name: 'policy',
+      check: is.oneOf(['drop', 'close-1008', 'close-1013']),
+      default: PUBSUB_DEFAULTS.slowConsumer.policy,
+      meaning: 'what happens to a slow subscriber',
+    },
+  ],
+};
+
+/** The option table of the server's `pubsub` option. */
+export const PUBSUB_OPTIONS: OptionTable = {
+  owner: 'pubsub',
+  options: [
+    {
+      name: 'backplane',
+      check: {
+        type: 'Backplane',
+        expected: 'a Backplane (an object with start, publish and close methods)',
+        test: (v) =>
+          typeof v === 'object' &&
+          v !== null &&
+          typeof (v as { publish?: unknown }).publish === 'function',
+      },
+      defaultText: 'none: local topics',
+      meaning: 'relays publishes to other instances',
+    },
+    {
+      name: 'replay',
+      check: is.anyOf(
+        'ReplayOptions | function',
+        is.function,
+        is.bag('object', REPLAY_OPTIONS, 'pubsub.replay'),
+      ),
+      defaultText: 'off',
+      meaning:
+        'resumable topics: a replay window per topic (bounds, or a function of the topic), docs/resume.md',
+    },
+    {
+      name: 'slowConsumer',
+      check: is.bag('object', SLOW_CONSUMER_OPTIONS, 'pubsub.slowConsumer'),
+      defaultText: "`{ limit: 1 MiB, policy: 'drop' }`",
+      meaning: 'what to do with subscribers that do not keep up',
+    },
+  ],
+};
+
 const NO_TOPICS: ReadonlySet<string> = new Set<string>();
 
 /** The topics of one server. Reached as `server.pubsub`; created by the server. */
@@ -116,6 +197,16 @@ export class PubSub {
   private readonly limit: number;
   private readonly policy: SlowConsumerPolicy;
   private readonly logger: Logger | null;
+  private readonly replay: NonNullable<PubSubOptions['replay']> | null;
+  /** In-process replay windows, by topic (without a shared window in the backplane). */
+  private readonly windows = new Map<string, ReplayWindow>();
+  /** Resuming subscribers waiting for a shared window's answer: live messages held meanwhile. */
+  private readonly catchingUp = new Map<WebSocket, Map<string, BackplaneMessage[]>>();
+  /** Topics of a shared window: the last position delivered here, and a repair under way. */
+  private readonly sequenced = new Map<
+    string,
+    { last: number; repairing: BackplaneMessage[] | null }
+  >();
   private closed = false;
   /** Subscribers with published messages queued and not written yet; flushed once per tick. */
   private toFlush = new Set<WebSocket>();
@@ -129,6 +220,7 @@ export class PubSub {
 
   /** @internal created by the server. */
   constructor(options: PubSubOptions = {}, logger: Logger | null = null) {
+    checkOptions(PUBSUB_OPTIONS, options, 'pubsub.');
     this.backplane = options.backplane ?? null;
     this.limit = options.slowConsumer?.limit ?? PUBSUB_DEFAULTS.slowConsumer.limit;
     this.policy = options.slowConsumer?.policy ?? PUBSUB_DEFAULTS.slowConsumer.policy;
@@ -145,6 +237,9 @@ export class PubSub {
       );
     }
     this.logger = logger;
+    this.replay = options.replay ?? null;
+    if (this.replay !== null && typeof this.replay !== 'function')
+      resolveReplayOptions(this.replay);
     if (this.backplane !== null) {
       const backplane = this.backplane;
       const host: BackplaneHost = {
@@ -195,7 +290,27 @@ export class PubSub {
       }
     }
     this.stats.published++;
-    const delivered = this.fanOut(topic, bytes, binary, except);
+    const bounds = this.replayBounds(topic);
+    if (bounds !== null && this.backplane?.replay !== undefined) {
+      // The shared window gives the position; every instance, this one included, delivers the
+      // message when the backplane hands it back, so all of them deliver in the same order.
+      if (!this.closed) {
+        const store = this.backplane.replay;
+        const message: BackplaneMessage = { topic, data: bytes, binary };
+        this.callBackplane('publish', topic, () => store.append(message, bounds));
+      }
+      return 0;
+    }
+    let position: number | undefined;
+    if (bounds !== null) {
+      let window = this.windows.get(topic);
+      if (window === undefined) {
+        window = new ReplayWindow(bounds);
+        this.windows.set(topic, window);
+      }
+      position = window.append(bytes, binary, Date.now());
+    }
+    const delivered = this.fanOut(topic, bytes, binary, except, position);
     if (this.backplane !== null && !this.closed) {
       const backplane = this.backplane;
       const message: BackplaneMessage = { topic, data: bytes, binary };
@@ -223,7 +338,115 @@ export class PubSub {
       }
     }
     subscribers.add(ws);
+    const after = ws.resumePositions?.get(topic);
+    if (after !== undefined) {
+      ws.resumePositions?.delete(topic);
+      this.resume(ws, topic, after);
+    }
     return true;
+  }
+
+  /**
+   * @internal a connection that agreed on the resume exchange: read the positions it presented
+   * and mark what is sent to it alone.
+   */
+  adoptResume(ws: WebSocket, url: string): void {
+    if (ws.protocol !== RESUME_PROTOCOL) return;
+    const query = new URL(url, 'http://localhost').searchParams.get(RESUME_QUERY_PARAM);
+    ws.resumePositions = parseResumePositions(query);
+    ws.messagePrefix = DIRECT_HEADER;
+  }
+
+  /** Whether resumable topics are on (the server then agrees on `switchyard.resume.v1`). */
+  get replayEnabled(): boolean {
+    return this.replay !== null;
+  }
+
+  /** Sends a resuming subscriber what it missed on `topic` after position `after`. */
+  private resume(ws: WebSocket, topic: string, after: number): void {
+    const bounds = this.replayBounds(topic);
+    if (bounds === null) return;
+    const store = this.backplane?.replay;
+    if (store === undefined) {
+      let window = this.windows.get(topic);
+      if (window === undefined) {
+        window = new ReplayWindow(bounds);
+        this.windows.set(topic, window);
+      }
+      this.sendReplay(ws, topic, window.since(after, Date.now()));
+      return;
+    }
+    // Live messages that arrive before the shared window answers are held, then sent after the
+    // replay, skipping those the replay already had: each message once, in order.
+    let held = this.catchingUp.get(ws);
+    if (held === undefined) this.catchingUp.set(ws, (held = new Map()));
+    const pending: BackplaneMessage[] = [];
+    held.set(topic, pending);
+    const finish = (result: ReplayResult | null): void => {
+      held.delete(topic);
+      if (held.size === 0) this.catchingUp.delete(ws);
+      if (ws.readyState !== ReadyState.OPEN || ws.subscriptions?.has(topic) !== true) return;
+      let last = after;
+      if (result !== null) {
+        this.sendReplay(ws, topic, result);
+        last = result.last;
+      } else {
+        // The window could not be read: say so, rather than skip messages silently.
+        ws.sendFramed(serializeFrame(Opcode.TEXT, encodeGap(topic, after + 1, null)));
+      }
+      for (const message of pending) {
+        if (message.position !== undefined && message.position > last) {
+          ws.sendFramed(
+            this.frameFor(message.topic, message.data, message.binary, message.position),
+          );
+        }
+      }
+      this.scheduleFlush(ws);
+    };
+    store.range(topic, after, bounds).then(finish, (error: unknown) => {
+      this.reportError(toBackplaneError('delivery', error, topic));
+      finish(null);
+    });
+  }
+
+  private sendReplay(ws: WebSocket, topic: string, result: ReplayResult): void {
+    if (result.gap !== null) {
+      ws.sendFramed(serializeFrame(Opcode.TEXT, encodeGap(topic, result.gap.from, result.gap.to)));
+    }
+    for (const entry of result.entries as ReplayEntry[]) {
+      ws.sendFramed(this.frameFor(topic, entry.data, entry.binary, entry.position));
+    }
+    this.scheduleFlush(ws);
+  }
+
+  /** One message under the resume exchange: its header, then its payload, in one frame. */
+  private frameFor(
+    topic: string,
+    data: Uint8Array,
+    binary: boolean,
+    position: number,
+  ): Uint8Array[] {
+    const header = encodeMessageHeader(topic, position);
+    const payload = new Uint8Array(header.length + data.length);
+    payload.set(header, 0);
+    payload.set(data, header.length);
+    return serializeFrame(binary ? Opcode.BINARY : Opcode.TEXT, payload);
+  }
+
+  private scheduleFlush(ws: WebSocket): void {
+    this.toFlush.add(ws);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushQueued);
+    }
+  }
+
+  private replayBounds(topic: string): Required<ReplayOptions> | null {
+    const replay = this.replay;
+    if (replay === null) return null;
+    if (typeof replay !== 'function') return resolveReplayOptions(replay);
+    const bounds = replay(topic);
+    return bounds === false ? null : resolveReplayOptions(bounds);
   }
 
   /** @internal `ws.unsubscribe`: true when it was subscribed. */
@@ -264,6 +487,7 @@ export class PubSub {
     const subscribers = this.topicMap.get(topic);
     if (subscribers === undefined || !subscribers.delete(ws) || subscribers.size > 0) return;
     this.topicMap.delete(topic);
+    this.sequenced.delete(topic);
     if (this.backplane !== null && !this.closed) {
       const backplane = this.backplane;
       this.callBackplane('subscribe', topic, () => backplane.unsubscribe(topic));
@@ -276,10 +500,69 @@ export class PubSub {
     let topic: string | undefined;
     try {
       topic = message.topic;
-      this.fanOut(topic, message.data, message.binary, null);
+      if (message.position !== undefined) this.deliverSequenced(message, message.position);
+      else this.fanOut(topic, message.data, message.binary, null);
     } catch (error) {
       this.reportError(toBackplaneError('delivery', error, topic));
     }
+  }
+
+  /**
+   * A message from a shared replay window: delivered in position order, each once. A position
+   * that skips ahead means this instance missed messages (its link to the medium dropped while
+   * others published): they are read back from the window and delivered first, live ones held
+   * meanwhile, so that local subscribers see no hole.
+   */
+  private deliverSequenced(message: BackplaneMessage, position: number): void {
+    const topic = message.topic;
+    let state = this.sequenced.get(topic);
+    if (state === undefined) {
+      state = { last: position - 1, repairing: null };
+      this.sequenced.set(topic, state);
+    }
+    if (state.repairing !== null) {
+      state.repairing.push(message);
+      return;
+    }
+    if (position <= state.last) return;
+    const store = this.backplane?.replay;
+    const bounds = this.replayBounds(topic);
+    if (position > state.last + 1 && store !== undefined && bounds !== null) {
+      const repairing: BackplaneMessage[] = [message];
+      state.repairing = repairing;
+      const from = state.last;
+      const done = (result: ReplayResult | null): void => {
+        if (this.sequenced.get(topic) !== state) return;
+        state.repairing = null;
+        if (result === null || result.gap !== null) {
+          this.logger?.warn('missed messages could not be read back from the replay window', {
+            topic,
+            from: from + 1,
+          });
+        }
+        for (const entry of result?.entries ?? []) {
+          if (entry.position > state.last) {
+            state.last = entry.position;
+            this.fanOut(topic, entry.data, entry.binary, null, entry.position);
+          }
+        }
+        // Whatever is still missing is gone: subscribers that resume will hear of it as a gap.
+        for (const held of repairing) {
+          const p = held.position as number;
+          if (p > state.last) {
+            state.last = p;
+            this.fanOut(topic, held.data, held.binary, null, p);
+          }
+        }
+      };
+      store.range(topic, from, bounds).then(done, (error: unknown) => {
+        this.reportError(toBackplaneError('delivery', error, topic));
+        done(null);
+      });
+      return;
+    }
+    state.last = position;
+    this.fanOut(topic, message.data, message.binary, null, position);
   }
 
   private fanOut(
@@ -287,6 +570,7 @@ export class PubSub {
     payload: Uint8Array,
     binary: boolean,
     except: WebSocket | null,
+    position: number | undefined = undefined,
   ): number {
     const subscribers = this.topicMap.get(topic);
     if (subscribers === undefined) return 0;
@@ -295,7 +579,12 @@ export class PubSub {
     // that compress without context takeover share one compressed frame per set of settings.
     const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
     const chunks = serializeFrame(opcode, payload);
-    let compressed: Map<string, Uint8Array[]> | null = null;
+    // Per set of settings: the compressed frame, or null when compressing did not shrink the
+    // message, which then goes plain (RFC 7692 §6: RSV1 is chosen per message).
+    let compressed: Map<string, Uint8Array[] | null> | null = null;
+    // Subscribers under the resume exchange share one frame with the header (position 0: the
+    // topic is not replayed).
+    let resumeFrame: Uint8Array[] | null = null;
     let delivered = 0;
     for (const ws of subscribers) {
       if (ws === except || ws.readyState !== ReadyState.OPEN) continue;
@@ -303,17 +592,34 @@ export class PubSub {
         this.onSlow(ws, topic);
         continue;
       }
+      if (ws.messagePrefix !== null) {
+        const held = this.catchingUp.get(ws)?.get(topic);
+        if (held !== undefined) {
+          held.push({ topic, data: payload, binary, position });
+          continue;
+        }
+        resumeFrame ??= this.frameFor(topic, payload, binary, position ?? 0);
+        ws.sendFramed(resumeFrame);
+        this.toFlush.add(ws);
+        delivered++;
+        continue;
+      }
       const shared = ws.sharedCompression;
       if (shared !== null && payload.length >= shared.threshold) {
         compressed ??= new Map();
         let frame = compressed.get(shared.key);
         if (frame === undefined) {
+          const deflated = compressShared(shared.key, payload);
           // RFC 7692 §6: RSV1 set on the (only) frame of a compressed message.
-          frame = serializeFrame(opcode, compressShared(shared.key, payload), { rsv1: true });
+          frame =
+            deflated.length < payload.length
+              ? serializeFrame(opcode, deflated, { rsv1: true })
+              : null;
           compressed.set(shared.key, frame);
-          this.stats.compressed++;
+          if (frame !== null) this.stats.compressed++;
         }
-        ws.sendFramed(frame, true);
+        if (frame !== null) ws.sendFramed(frame, true);
+        else ws.sendFramed(chunks);
       } else ws.sendFramed(chunks);
       this.toFlush.add(ws);
       delivered++;

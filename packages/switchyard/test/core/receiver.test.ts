@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Opcode, serializeFrame } from '../../src/core/frame.js';
 import { Receiver } from '../../src/core/receiver.js';
+import { maxCompressedPayload } from '../../src/core/permessage-deflate.js';
 import type { ReceiverEvent } from '../../src/core/receiver.js';
 import {
   buildFrame,
@@ -546,16 +547,73 @@ describe('compressed messages (RFC 7692)', () => {
     ]);
   });
 
-  test('applies maxPayload to the compressed size', () => {
+  test("lets a compressed message exceed maxPayload by deflate's worst-case expansion, no more", () => {
+    // A message of maxPayload bytes that did not compress is a little longer once compressed;
+    // the inflater enforces maxPayload on what it inflates to.
     const opts = options({ rsv1Allowed: true, maxPayload: 4 });
+    const bound = maxCompressedPayload(4, 1);
+    assert.equal(bound, 4 + 1 + 1 + 1 + 4 + 16);
+    const fits = Buffer.alloc(bound, 7);
+    assert.deepEqual(feedThreeWays(c({ opcode: 1, payload: fits, rsv1: true }), opts), [
+      { type: 'compressed', binary: false, data: fits.toString('hex') },
+    ]);
     assert.deepEqual(
-      feedThreeWays(c({ opcode: 1, payload: hex('01 02 03 04'), rsv1: true }), opts),
-      [{ type: 'compressed', binary: false, data: '01020304' }],
-    );
-    assert.deepEqual(
-      feedThreeWays(c({ opcode: 1, payload: hex('01 02 03 04 05'), rsv1: true }), opts),
+      feedThreeWays(c({ opcode: 1, payload: Buffer.alloc(bound + 1), rsv1: true }), opts),
       [err('SWITCHYARD_ERR_MESSAGE_TOO_BIG', 1009)],
     );
+    // Uncompressed frames get no such allowance.
+    assert.deepEqual(feedThreeWays(c({ opcode: 1, payload: '12345' }), opts), [
+      err('SWITCHYARD_ERR_MESSAGE_TOO_BIG', 1009),
+    ]);
+  });
+
+  test('the allowance grows by the sync flush of each fragment of a compressed message', () => {
+    const opts = options({ rsv1Allowed: true, maxPayload: 4 });
+    const first = Buffer.alloc(maxCompressedPayload(4, 1), 1);
+    const rest = Buffer.alloc(16, 2);
+    const input = concat(
+      c({ opcode: 2, payload: first, rsv1: true, fin: false }),
+      c({ opcode: 0, payload: rest }),
+    );
+    assert.deepEqual(feedThreeWays(input, opts), [
+      { type: 'compressed', binary: true, data: first.toString('hex') + rest.toString('hex') },
+    ]);
+    const over = concat(
+      c({ opcode: 2, payload: first, rsv1: true, fin: false }),
+      c({ opcode: 0, payload: Buffer.alloc(17) }),
+    );
+    assert.deepEqual(feedThreeWays(over, opts), [err('SWITCHYARD_ERR_MESSAGE_TOO_BIG', 1009)]);
+  });
+
+  test('every 1009 says which size was over which limit, within the 123 bytes of a close reason', () => {
+    const reasonOf = (input: Uint8Array, maxPayload: number): string => {
+      const r = new Receiver(options({ rsv1Allowed: true, maxPayload }));
+      r.push(input);
+      const event = drain(r).at(-1);
+      assert.equal(event?.type, 'error');
+      const message = (event as Extract<ReceiverEvent, { type: 'error' }>).error.message;
+      assert.ok(Buffer.byteLength(message) <= 123, message);
+      return message;
+    };
+    const max = 16 * 1024 * 1024;
+    const head = (len: number, rsv1: boolean) => {
+      const b = Buffer.alloc(14);
+      b[0] = 0x82 | (rsv1 ? 0x40 : 0);
+      b[1] = 0x80 | 127;
+      b.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
+      b.writeUInt32BE(len >>> 0, 6);
+      return b;
+    };
+    assert.equal(
+      reasonOf(head(max + 1, false), max),
+      `Message of at least ${max + 1} bytes, over maxPayload (${max} bytes)`,
+    );
+    const bound = maxCompressedPayload(max, 1);
+    assert.equal(
+      reasonOf(head(bound + 1, true), max),
+      `Compressed message of at least ${bound + 1} bytes, over ${bound} (maxPayload ${max} + deflate overhead)`,
+    );
+    assert.match(reasonOf(head(2 ** 60, false), max), /of 2\^53 or more bytes, over maxPayload/);
   });
 
   test('delivers an uncompressed message normally when permessage-deflate is on', () => {

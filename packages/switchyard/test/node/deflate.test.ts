@@ -4,13 +4,15 @@
  * inflate limit, the zlib limiter and the idle release of contexts.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import zlib from 'node:zlib';
 import { WebSocket as WsClient } from 'ws';
 import type { SwitchyardError } from '../../src/core/errors.js';
+import { computeAcceptKey } from '../../src/core/sha1.js';
 import { connect } from '../../src/node/client.js';
 import {
   DeflateCodec,
@@ -229,13 +231,13 @@ describe('messages', () => {
     assert.equal(frame.payload.readUInt16BE(0), 1007);
   });
 
-  test('an empty compressed message is a 0x00 payload (RFC 7692 §7.2.3.6) and arrives empty', async (t) => {
+  test('an empty compressed message is a 0x00 payload (RFC 7692 §7.2.3.6); its echo goes plain, as one byte is not smaller than none', async (t) => {
     const s = await echoServer(t, { threshold: 0 });
     const { raw } = await rawDeflateClient(t, s);
     raw.write(clientFrame(1, Buffer.from([0x00]), true, 4));
     const [frame] = await waitForFrames(raw, 1);
-    assert.equal(frame.rsv1, true);
-    assert.equal(inflateFrames([frame.payload]).length, 0);
+    assert.equal(frame.rsv1, false);
+    assert.equal(frame.payload.length, 0);
   });
 
   test('below the threshold messages go uncompressed; compress overrides it both ways', async (t) => {
@@ -243,7 +245,7 @@ describe('messages', () => {
     t.after(() => s.close());
     s.server.on('connection', (ws) => {
       ws.send('short');
-      ws.send('short but forced', { compress: true });
+      ws.send('short short short short short short short', { compress: true });
       ws.send(TEXT, { compress: false });
       ws.send(TEXT);
     });
@@ -254,7 +256,10 @@ describe('messages', () => {
       [false, true, false, true],
     );
     assert.equal(frames[0].payload.toString(), 'short');
-    assert.equal(inflateFrames([frames[1].payload]).toString(), 'short but forced');
+    assert.equal(
+      inflateFrames([frames[1].payload]).toString(),
+      'short short short short short short short',
+    );
     assert.equal(frames[2].payload.toString(), TEXT);
     assert.equal(inflateFrames([frames[3].payload]).toString(), TEXT);
   });
@@ -515,11 +520,11 @@ test('out-of-range window options are rejected when the server is created and wh
   const { WebSocketServer } = await import('../../src/node/server.js');
   assert.throws(
     () => new WebSocketServer({ perMessageDeflate: { serverMaxWindowBits: 16 } }),
-    (e: SwitchyardError) => e.code === 'SWITCHYARD_ERR_INVALID_ARGUMENT',
+    (e: { code?: string }) => e.code === 'SWITCHYARD_ERR_INVALID_OPTION',
   );
   await assert.rejects(
     connect('ws://127.0.0.1:9/', { perMessageDeflate: { clientMaxWindowBits: 7 }, logger: false }),
-    (e: SwitchyardError) => e.code === 'SWITCHYARD_ERR_INVALID_ARGUMENT',
+    (e: { code?: string }) => e.code === 'SWITCHYARD_ERR_INVALID_OPTION',
   );
 });
 
@@ -537,4 +542,110 @@ test('BrowserWebSocket offers permessage-deflate by default, as browsers do', as
   t.after(() => off.close());
   await once(off, 'open');
   assert.equal(off.extensions, '');
+});
+
+describe('compression that never makes a message worse, and honest limits (issue 16)', () => {
+  const LIMIT = 256 * 1024;
+  const NOISE = randomBytes(LIMIT);
+
+  test('a message of exactly maxPayload random bytes, compressed by the client, passes; the echo goes plain', async (t) => {
+    const s = await echoServer(t, true, { maxPayload: LIMIT });
+    const { raw } = await rawDeflateClient(t, s);
+    const payload = compress(NOISE);
+    assert.ok(
+      payload.length > LIMIT,
+      `compressed to ${payload.length} bytes, more than maxPayload`,
+    );
+    raw.write(clientFrame(2, payload, true, 4));
+    const [frame] = await waitForFrames(raw, 1);
+    assert.equal(frame.opcode, 2);
+    // RFC 7692 §6: compression is chosen per message; this one would have grown.
+    assert.equal(frame.rsv1, false);
+    assert.ok(frame.payload.equals(NOISE));
+  });
+
+  test('a message of exactly maxPayload random bytes, compressed by the server, reaches the client', async (t) => {
+    const server = http.createServer((_req, res) => res.end());
+    const sockets = new Set<net.Socket>();
+    server.on('upgrade', (req, socket: net.Socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      const key = String(req.headers['sec-websocket-key']);
+      const payload = compress(NOISE);
+      const header = Buffer.alloc(10);
+      header[0] = 0xc2; // FIN, RSV1, binary
+      header[1] = 127;
+      header.writeUInt32BE(payload.length, 6);
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          `Sec-WebSocket-Accept: ${computeAcceptKey(key)}\r\n` +
+          'Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n',
+      );
+      socket.write(Buffer.concat([header, payload]));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    });
+    const { port } = server.address() as net.AddressInfo;
+    const ws = await connect(`ws://127.0.0.1:${port}`, {
+      perMessageDeflate: true,
+      maxPayload: LIMIT,
+    });
+    t.after(() => ws.terminate());
+    const [data, isBinary] = await once(ws, 'message');
+    assert.equal(isBinary, true);
+    assert.ok((data as Buffer).equals(NOISE));
+  });
+
+  test('one byte more than maxPayload fails with 1009 and a reason that names the inflated size and the limit', async (t) => {
+    const s = await echoServer(t, true, { maxPayload: LIMIT });
+    const { raw } = await rawDeflateClient(t, s);
+    raw.write(clientFrame(2, compress(Buffer.concat([NOISE, Buffer.from([1])])), true, 4));
+    const [frame] = await waitForFrames(raw, 1);
+    assert.equal(frame.opcode, 8);
+    assert.equal(frame.payload.readUInt16BE(0), 1009);
+    assert.match(
+      frame.payload.subarray(2).toString(),
+      new RegExp(
+        `^Compressed message inflated to at least \\d+ bytes, over maxPayload \\(${LIMIT} bytes\\)$`,
+      ),
+    );
+  });
+
+  test('random data goes without RSV1; compressible messages around it still compress and inflate with context takeover', async (t) => {
+    const random = randomBytes(64 * 1024);
+    const s = await startServer({ perMessageDeflate: true });
+    t.after(() => s.close());
+    s.server.on('connection', (ws) => {
+      ws.send(TEXT);
+      ws.send(random);
+      ws.send(TEXT);
+      ws.send(NOISY + NOISY);
+    });
+    // On the wire: RSV1 set, unset, set, set.
+    const { raw } = await rawDeflateClient(t, s);
+    const frames = await waitForFrames(raw, 4);
+    assert.deepEqual(
+      frames.map((f) => f.rsv1),
+      [true, false, true, true],
+    );
+    assert.ok(frames[1].payload.equals(random));
+    // A peer that keeps its context across messages (ws) gets every message intact: the
+    // compressor forgot the message it did not send compressed.
+    const client = new WsClient(s.url, { perMessageDeflate: true });
+    t.after(() => client.terminate());
+    const got: Buffer[] = [];
+    await new Promise<void>((resolve) =>
+      client.on('message', (data: Buffer) => {
+        got.push(Buffer.from(data));
+        if (got.length === 4) resolve();
+      }),
+    );
+    assert.equal(got[0].toString(), TEXT);
+    assert.ok(got[1].equals(random));
+    assert.equal(got[2].toString(), TEXT);
+    assert.equal(got[3].toString(), NOISY + NOISY);
+  });
 });

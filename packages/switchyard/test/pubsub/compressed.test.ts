@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import { connect } from '../../src/node/client.js';
 import type { WebSocket } from '../../src/node/websocket.js';
 import { RawClient, afterHead, startServer, upgradeRequest } from '../helpers/server.js';
@@ -59,4 +60,41 @@ test('the shared compressed frame carries RSV1 and a payload shorter than the me
   assert.equal(frame[0] & 0x40, 0x40, 'RSV1 set');
   assert.equal(frame[0] & 0x0f, 1, 'a text frame');
   assert.ok((frame[1] & 0x7f) < 126, `compressed to under 126 bytes, from ${text.length}`);
+});
+
+test('a published message that does not shrink goes plain, RSV1 unset (RFC 7692 §6)', async (t) => {
+  const s = await startServer({ perMessageDeflate: { serverNoContextTakeover: true } });
+  t.after(() => s.close());
+  const subscribed = once(s.server, 'connection');
+  s.server.on('connection', (ws) => ws.subscribe('news'));
+  const raw = await RawClient.connect(s.port);
+  t.after(() => raw.destroy());
+  raw.write(upgradeRequest(s.port, { 'Sec-WebSocket-Extensions': 'permessage-deflate' }));
+  await raw.readHead();
+  await subscribed;
+  const noise = randomBytes(4096);
+  s.server.publish('news', noise);
+  await raw.waitFor((b) => afterHead(b).length >= 4 + noise.length);
+  const frame = afterHead(raw.received);
+  assert.equal(frame[0] & 0x40, 0, 'RSV1 unset');
+  assert.ok(frame.subarray(4).equals(noise));
+  assert.equal(s.server.pubsub.stats.compressed, 0);
+});
+
+test('published messages queued behind a compression count in bufferedAmount', async (t) => {
+  const s = await startServer({ perMessageDeflate: true });
+  t.after(() => s.close());
+  const measured = new Promise<[number, number]>((resolve) => {
+    s.server.on('connection', (ws) => {
+      ws.subscribe('news');
+      ws.send('compress me, '.repeat(1000));
+      const before = ws.bufferedAmount;
+      s.server.publish('news', Buffer.alloc(10_000));
+      resolve([before, ws.bufferedAmount]);
+    });
+  });
+  const client = await connect(s.url, { perMessageDeflate: true });
+  t.after(() => client.terminate());
+  const [before, after] = await measured;
+  assert.ok(after - before >= 10_000, `bufferedAmount went from ${before} to ${after}`);
 });
