@@ -31,7 +31,6 @@ import {
 import { encodeCloseBody } from '../core/frame.js';
 import { channels, type Logger } from './diagnostics.js';
 import type { DeflateCodec, PerMessageDeflateConfig } from './deflate.js';
-import { hubOf, type PubSub, type PublishOptions } from '../pubsub/topics.js';
 
 /** Data accepted by {@link WebSocket.send}. */
 export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
@@ -50,11 +49,38 @@ export interface SendOptions {
   compress?: boolean;
 }
 
+/** Options of `publish` (`server.publish`, `ws.publish`). */
+export interface PublishOptions {
+  /** Send as a binary message. Default: true for bytes, false for strings. */
+  binary?: boolean;
+}
+
+/**
+ * @internal What a server's topics (`PubSub`, src/pubsub/topics.ts) do for a connection. The
+ * server hands its topics to each connection it accepts (`ws.topicHub`), so that this layer
+ * calls the one above through this interface and never imports it.
+ */
+export interface TopicHub {
+  subscribe(ws: WebSocket, topic: string): boolean;
+  unsubscribe(ws: WebSocket, topic: string): boolean;
+  publish(
+    topic: string,
+    data: SendData,
+    options: PublishOptions | undefined,
+    except: WebSocket,
+  ): number;
+  removeAll(ws: WebSocket): void;
+}
+
 /** Limits and timings of one WebSocket, shared by the server and the client. */
 export interface WebSocketOptions {
   /** The largest message accepted, in bytes; bigger ones fail with 1009. Default 16 MiB. */
   maxPayload?: number;
-  /** The most frames one message may be split into; more fail with 1009. Default 65,536. */
+  /**
+   * The most frames one message may be split into; more fail with 1009. Default no limit:
+   * fragments cost no memory of their own, and a message whose frame headers outweigh its
+   * payload by more than 64 KiB (a flood of empty fragments) fails with 1009 whatever this is.
+   */
   maxFragments?: number;
   /**
    * Outgoing bytes that may wait for a slow reader before the connection is failed with 1008
@@ -179,8 +205,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** @internal true while a heartbeat ping is unanswered. */ awaitingPong = false;
   /** @internal last time any byte arrived, for the heartbeat. */ lastSeen = 0;
   /** @internal the server's topics (src/pubsub); null on a client. */
-  topicHub: PubSub | null = null;
-  /** @internal the topics this connection is subscribed to, kept by {@link PubSub}. */
+  topicHub: TopicHub | null = null;
+  /** @internal the topics this connection is subscribed to, kept by its {@link TopicHub}. */
   subscriptions: Set<string> | null = null;
   /**
    * @internal the resume exchange (core/resume.ts): positions the client presented, consumed
@@ -1190,6 +1216,21 @@ function toBuffer(data: Uint8Array): Buffer {
 }
 
 /** Bytes of any accepted data type, without copying. */
+/**
+ * The server's topics behind `ws.subscribe` and `ws.publish`.
+ * @throws LocalProtocolError on a client connection, which has no topics.
+ */
+function hubOf(ws: WebSocket): TopicHub {
+  const hub = ws.topicHub;
+  if (hub === null) {
+    throw new LocalProtocolError(
+      'SWITCHYARD_ERR_INVALID_STATE',
+      'Topics belong to server connections: this WebSocket was not accepted by a WebSocketServer',
+    );
+  }
+  return hub;
+}
+
 export function toBytes(data: Exclude<SendData, string>): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
