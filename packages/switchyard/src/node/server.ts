@@ -10,7 +10,7 @@
  * aborted handshake costs nothing but its cleanup. A single interval drives every connection's
  * heartbeat.
  */
-import { EventEmitter } from 'node:events';
+import { captureRejectionSymbol, EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
@@ -240,7 +240,8 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
    *   what to use instead of a `ws` one) or a value of the wrong type or range.
    */
   constructor(options: ServerOptions = {}) {
-    super();
+    // An async listener's rejected promise is handled like a throw ([captureRejectionSymbol]).
+    super({ captureRejections: true });
     checkOptions(SERVER_OPTIONS, options);
     if (options.server !== undefined && options.port !== undefined) {
       throw new LocalProtocolError(
@@ -677,7 +678,31 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     this.startHeartbeat();
     (ws as OwnedWebSocket)[kOwner] = this;
     ws.on('close', websocketOnLeave);
-    this.emit('connection', ws, req);
+    try {
+      this.emit('connection', ws, req);
+    } catch (error) {
+      ws.onListenerError('connection', error);
+    }
+  }
+
+  /**
+   * @internal EventEmitter's hook for a listener's rejected promise (`captureRejections`): an
+   * async 'connection' listener that rejects closes that connection with 1011, as one that
+   * throws does; a rejection in any other listener is logged. Never an unhandled rejection.
+   */
+  override [captureRejectionSymbol]<K>(
+    error: Error,
+    event: keyof ServerEvents | K,
+    ...args: K extends keyof ServerEvents ? ServerEvents[K] : never
+  ): void {
+    const ws = (args as unknown[])[0];
+    if (event === 'connection' && ws instanceof WebSocket) {
+      ws.onListenerError('connection', error);
+      return;
+    }
+    this.logger?.error(`uncaught exception in a '${String(event)}' listener of the server`, {
+      error,
+    });
   }
 
   /** @internal a tracked socket closed. */
