@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { test } from 'node:test';
-import { WebSocketServer } from 'switchyard';
+import { connect, WebSocketServer } from 'switchyard';
 import { main } from '../src/main.js';
 import type { Io } from '../src/io.js';
 import { startServe } from '../src/serve/server.js';
@@ -161,6 +161,60 @@ test('--reconnect --resume --json: topic messages carry their topic and position
   assert.equal(typeof message?.topic, 'string');
   assert.equal(message?.position, 1);
   assert.match(cli.stdout, /"protocol":"switchyard\.resume\.v1"/);
+});
+
+test('--reconnect --resume: a message published while the CLI was away is replayed with its position', async (t) => {
+  const serve = await startServe({ port: 0, host: '127.0.0.1', replay: 100 });
+  t.after(() => serve.close());
+  // A TCP relay in front of serve, so the test can cut the CLI's connection and keep it out.
+  const sockets = new Set<net.Socket>();
+  let refuse = false;
+  const relay = net.createServer((inbound) => {
+    if (refuse) return inbound.destroy();
+    const outbound = net.connect(serve.address.port, '127.0.0.1');
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => (inbound.destroy(), outbound.destroy()));
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  t.after(() => relay.close());
+  const { port } = relay.address() as AddressInfo;
+  const cli = liveCli([
+    'connect',
+    '--reconnect',
+    '--resume',
+    '--json',
+    `ws://127.0.0.1:${port}/broadcast`,
+  ]);
+  t.after(() => cli.stdin.end());
+  await cli.waitFor(/"event":"open"/);
+  cli.stdin.write('first\n');
+  await cli.waitFor(/"data":"first"/);
+  refuse = true;
+  for (const s of sockets) s.destroy();
+  await cli.waitFor(/"event":"reconnecting"/);
+  const publisher = await connect(`${serve.wsUrl}/broadcast`, { logger: false });
+  publisher.send('while away');
+  publisher.close();
+  await once(publisher, 'close');
+  refuse = false;
+  await cli.waitFor(/"data":"while away"/);
+  cli.stdin.end();
+  assert.equal(await cli.exit, 0, cli.stderr);
+  const messages = cli.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((e) => e.event === 'message')
+    .map((e) => [e.data, e.topic, e.position]);
+  assert.deepEqual(messages, [
+    ['first', 'broadcast', 1],
+    ['while away', 'broadcast', 2],
+  ]);
 });
 
 test('--reconnect options without --reconnect are bad usage', async () => {
