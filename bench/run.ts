@@ -11,8 +11,13 @@
  * of Switchyard to each other server, against the issue's targets. Nothing here is asserted by
  * a test: the smoke test only checks the report's shape.
  *
+ * Scaling curves (`curves`, in a full run or with `--curves`): 32-byte echo against 10 to 10,000
+ * connections, fan-out against 100 to 10,000 subscribers, memory against 1,000 to 15,000 idle
+ * connections, one run per point and server, drawn as SVG charts in bench/charts/ (bench/svg.ts).
+ * SWITCHYARD_BENCH_CURVE_SCALE=0.1 scales every count down for a quick check.
+ *
  * Usage: npm run bench -- [--quick] [--scenario a,b] [--runs N] [--targets a,b] [--no-micro]
- *        [--micro-only] [--out file.json]
+ *        [--micro-only] [--curves | --no-curves] [--out file.json]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -22,6 +27,7 @@ import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
+import { type Curve, writeCharts } from './svg.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -35,6 +41,7 @@ interface Args {
   targets: string[] | null;
   micro: boolean;
   load: boolean;
+  curves: boolean | null;
   out: string | null;
 }
 
@@ -46,6 +53,7 @@ function parseArgs(argv: string[]): Args {
     targets: null,
     micro: true,
     load: true,
+    curves: null,
     out: null,
   };
   let runsGiven = false;
@@ -64,6 +72,8 @@ function parseArgs(argv: string[]): Args {
       runsGiven = true;
     } else if (a === '--targets') args.targets = value().split(',');
     else if (a === '--no-micro') args.micro = false;
+    else if (a === '--curves') args.curves = true;
+    else if (a === '--no-curves') args.curves = false;
     else if (a === '--micro-only') args.load = false;
     else if (a === '--out') args.out = value();
     else if (a === '--help' || a === '-h') {
@@ -106,7 +116,7 @@ interface Generator {
   note: string;
 }
 
-function buildGenerator(): Generator {
+export function buildGenerator(): Generator {
   const source = join(here, 'loadgen.c');
   const hash = createHash('sha1').update(readFileSync(source)).digest('hex').slice(0, 12);
   const dir = join(tmpdir(), 'switchyard-bench');
@@ -195,7 +205,7 @@ function findBun(): string | null {
   return null;
 }
 
-function availableTargets(): { targets: Target[]; notes: string[] } {
+export function availableTargets(): { targets: Target[]; notes: string[] } {
   const node = [process.execPath, '--expose-gc', '--import', 'tsx'];
   const noAddons = { ...process.env, WS_NO_BUFFER_UTIL: '1', WS_NO_UTF_8_VALIDATE: '1' };
   const notes: string[] = [];
@@ -211,6 +221,14 @@ function availableTargets(): { targets: Target[]; notes: string[] } {
       title: 'ws',
       argv: [...node, join(here, 'servers', 'ws-server.ts')],
       env: noAddons,
+    },
+    {
+      // The least a WebSocket server on node:net can do (servers/floor.ts): what Node's own
+      // sockets cost, the measuring stick for the targets set against it.
+      name: 'floor',
+      title: 'Node floor',
+      argv: [...node, join(here, 'servers', 'floor.ts')],
+      env: process.env,
     },
   ];
   if (resolveModule('bufferutil') && resolveModule('utf-8-validate')) {
@@ -248,7 +266,7 @@ interface Server {
 
 const CLOCK_TICKS = Number(run('getconf', ['CLK_TCK']) ?? 100) || 100;
 
-function startServer(target: Target, extra: string[]): Promise<Server> {
+export function startServer(target: Target, extra: string[]): Promise<Server> {
   return new Promise((resolve, reject) => {
     const [cmd, ...rest] = pinned(0, [...target.argv, ...extra]);
     const child: ChildProcess = spawn(cmd, rest, {
@@ -343,6 +361,8 @@ interface Scenario {
   /** The issue's target: Switchyard / `against` must be >= min (or <= max). */
   target: { against: string; min?: number; max?: number };
   serverArgs?: string[];
+  /** Servers that cannot run this scenario (the floor speaks no permessage-deflate). */
+  skip?: string[];
   measure(server: Server, gen: Generator): Promise<Sample>;
 }
 
@@ -378,7 +398,7 @@ function scenarios(quick: boolean): Scenario[] {
       unit: 'msg/s',
       better: 'higher',
       params: echo32,
-      target: { against: 'ws', min: 5 },
+      target: { against: 'floor', min: 0.9 },
       async measure(server, gen) {
         const r = await timed('echo', echo32)(server, gen);
         return sample(r.messages / r.seconds, r.serverCpu, share(r), r.errors);
@@ -390,7 +410,7 @@ function scenarios(quick: boolean): Scenario[] {
       unit: 'MB/s',
       better: 'higher',
       params: echo64k,
-      target: { against: 'ws-native', min: 1 },
+      target: { against: 'ws-native', min: 1.2 },
       async measure(server, gen) {
         const r = await timed('echo', echo64k, ['--binary'])(server, gen);
         return sample(r.bytes / r.seconds / 1e6, r.serverCpu, share(r), r.errors);
@@ -402,7 +422,7 @@ function scenarios(quick: boolean): Scenario[] {
       unit: '/s',
       better: 'higher',
       params: hs,
-      target: { against: 'ws', min: 3 },
+      target: { against: 'floor', min: 0.95 },
       async measure(server, gen) {
         const r = await timed('handshake', hs)(server, gen);
         return sample(r.handshakes / r.seconds, r.serverCpu, share(r), r.errors);
@@ -414,7 +434,7 @@ function scenarios(quick: boolean): Scenario[] {
       unit: 'KB',
       better: 'lower',
       params: idle,
-      target: { against: 'ws', max: 0.5 },
+      target: { against: 'floor', max: 1.15 },
       measure: (server, gen) => measureIdle(server, gen, idle.conns),
     },
     {
@@ -423,7 +443,7 @@ function scenarios(quick: boolean): Scenario[] {
       unit: 'deliveries/s',
       better: 'higher',
       params: fan,
-      target: { against: 'ws', min: 10 },
+      target: { against: 'bun', min: 1 },
       async measure(server, gen) {
         const r = await timed('fanout', fan, ['--binary'])(server, gen);
         return sample(r.messages / r.seconds, r.serverCpu, share(r), r.errors);
@@ -438,9 +458,9 @@ function scenarios(quick: boolean): Scenario[] {
       unit: 'msg/s',
       better: 'higher',
       params: { conns: deflate.conns, inflight: deflate.inflight, size: deflate.size },
-      // The issue sets no target here; "at least ws" is the floor that makes sense.
-      target: { against: 'ws', min: 1 },
+      target: { against: 'ws', min: 3 },
       serverArgs: ['--deflate'],
+      skip: ['floor'],
       async measure(server, gen) {
         const { size: _size, ...params } = deflate;
         const r = await timed('echo', params, ['--deflate-hex', compressed])(server, gen);
@@ -484,7 +504,11 @@ function sample(value: number, serverCpu: number, generatorCpu: number, errors: 
 }
 
 /** RSS after GC with N idle connections open, minus RSS after GC before, per connection. */
-async function measureIdle(server: Server, gen: Generator, conns: number): Promise<Sample> {
+export async function measureIdle(
+  server: Server,
+  gen: Generator,
+  conns: number,
+): Promise<Sample & { heapPerConn: number }> {
   const before = await server.ask('mem');
   const [cmd, ...rest] = pinned(1, [
     ...gen.argv,
@@ -515,7 +539,11 @@ async function measureIdle(server: Server, gen: Generator, conns: number): Promi
     await new Promise((r) => setTimeout(r, 300));
     const after = await server.ask('mem');
     const perConn = (after.rss - before.rss) / Math.max(1, ready.ready) / 1000;
-    return sample(perConn, NaN, NaN, ready.errors + (conns - ready.ready));
+    const heapPerConn = (after.heapUsed - before.heapUsed) / Math.max(1, ready.ready) / 1000;
+    return {
+      ...sample(perConn, NaN, NaN, ready.errors + (conns - ready.ready)),
+      heapPerConn,
+    };
   } finally {
     child.stdin.end('done\n');
     await new Promise<void>((r) => {
@@ -641,6 +669,98 @@ async function runMicro(quick: boolean): Promise<unknown> {
   return JSON.parse(r.stdout.trim().split('\n').pop() as string);
 }
 
+/**
+ * How cost grows with the number of connections: one run per point and server, servers taking
+ * turns at each point. Counts scale with SWITCHYARD_BENCH_CURVE_SCALE (default 1).
+ */
+async function runCurves(
+  targets: Target[],
+  gen: Generator,
+  quick: boolean,
+  log: (s: string) => void,
+): Promise<Curve[]> {
+  const scale = Number(process.env.SWITCHYARD_BENCH_CURVE_SCALE ?? 1) || 1;
+  const n = (x: number) => Math.max(2, Math.round(x * scale));
+  const warmup = quick ? 0.3 : 1;
+  const duration = quick ? 0.7 : 3;
+  const timed = async (
+    server: Server,
+    mode: string,
+    params: Record<string, number>,
+    extra: string[],
+  ) => {
+    const argv = [mode, '--port', String(server.port), ...extra];
+    for (const [k, v] of Object.entries(params)) argv.push(`--${k}`, String(v));
+    argv.push('--warmup', String(warmup), '--duration', String(duration));
+    return runGenerator(gen, argv, (warmup + duration) * 1000 + 60_000);
+  };
+  const specs: Array<{
+    curve: Omit<Curve, 'points'>;
+    xs: number[];
+    measure: (server: Server, x: number) => Promise<number>;
+  }> = [
+    {
+      curve: {
+        name: 'curve-echo',
+        title: 'echo, 32-byte text, 4 in flight per connection',
+        xLabel: 'connections',
+        unit: 'msg/s',
+      },
+      xs: [10, 100, 1000, 10_000].map(n),
+      measure: async (server, x) => {
+        const r = await timed(server, 'echo', { conns: x, inflight: 4, size: 32 }, []);
+        return r.messages / r.seconds;
+      },
+    },
+    {
+      curve: {
+        name: 'curve-fanout',
+        title: 'fan-out, 64 B, 16 publishes in flight',
+        xLabel: 'subscribers',
+        unit: 'deliveries/s',
+      },
+      xs: [100, 1000, 10_000].map(n),
+      measure: async (server, x) => {
+        const r = await timed(server, 'fanout', { conns: x, inflight: 16, size: 64 }, ['--binary']);
+        return r.messages / r.seconds;
+      },
+    },
+    {
+      curve: {
+        name: 'curve-idle',
+        title: 'memory per idle connection (RSS after GC)',
+        xLabel: 'idle connections',
+        unit: 'KB per connection',
+      },
+      xs: [1000, 5000, 15_000].map(n),
+      measure: async (server, x) => (await measureIdle(server, gen, x)).value,
+    },
+  ];
+  const curves: Curve[] = [];
+  // SWITCHYARD_BENCH_CURVES=curve-echo,curve-idle runs some of them.
+  const only = process.env.SWITCHYARD_BENCH_CURVES?.split(',');
+  for (const spec of specs.filter((sp) => !only || only.includes(sp.curve.name))) {
+    const curve: Curve = { ...spec.curve, points: [] };
+    for (const x of spec.xs) {
+      const values: Record<string, number> = {};
+      for (const t of targets) {
+        const server = await startServer(t, []);
+        try {
+          values[t.name] = round(await spec.measure(server, x), 4);
+          log(`  ${curve.name} ${t.name} at ${x}: ${fmt(values[t.name])} ${curve.unit}`);
+        } catch (error) {
+          log(`  ${curve.name} ${t.name} at ${x}: failed (${(error as Error).message})`);
+        } finally {
+          await server.stop();
+        }
+      }
+      curve.points.push({ x, values });
+    }
+    curves.push(curve);
+  }
+  return curves;
+}
+
 /** Echo over HTTP/2 (RFC 8441) beside HTTP/1.1, Switchyard on both ends (bench/h2-echo.ts). */
 async function runH2(quick: boolean): Promise<unknown> {
   const argv = pinned(0, [
@@ -700,7 +820,7 @@ async function main(): Promise<void> {
     let targets = avail.targets;
     if (args.targets) targets = targets.filter((t) => args.targets!.includes(t.name));
     else if (args.quick)
-      targets = targets.filter((t) => t.name === 'switchyard' || t.name === 'ws');
+      targets = targets.filter((t) => ['switchyard', 'ws', 'floor'].includes(t.name));
     if (!targets.some((t) => t.name === 'switchyard'))
       throw new Error('switchyard must be among --targets');
     report.targets = targets.map((t) => ({ name: t.name, title: t.title }));
@@ -708,13 +828,14 @@ async function main(): Promise<void> {
     let list = scenarios(args.quick);
     if (args.scenarios) {
       const unknown = args.scenarios.filter(
-        (n) => !list.some((s) => s.name === n) && !['micro', 'h2', 'resume'].includes(n),
+        (n) => !list.some((s) => s.name === n) && !['micro', 'h2', 'curves', 'resume'].includes(n),
       );
       if (unknown.length)
         throw new Error(
           `unknown scenario ${unknown.join(', ')}: ${list.map((s) => s.name).join(', ')}, h2, resume, micro`,
         );
       list = list.filter((s) => args.scenarios!.includes(s.name));
+      if (args.scenarios.includes('curves')) args.curves ??= true;
       if (!args.scenarios.includes('micro')) args.micro = false;
     }
     if (!supportsDeflate()) {
@@ -723,9 +844,10 @@ async function main(): Promise<void> {
 
     const out: unknown[] = [];
     for (const s of list) {
-      const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
+      const running = targets.filter((t) => !s.skip?.includes(t.name));
+      const samples = new Map<string, Sample[]>(running.map((t) => [t.name, []]));
       for (let r = 0; r < args.runs; r++) {
-        for (const t of targets) {
+        for (const t of running) {
           const server = await startServer(t, s.serverArgs ?? []);
           try {
             const smp = await s.measure(server, gen);
@@ -746,12 +868,12 @@ async function main(): Promise<void> {
       for (const [name, smp] of samples) results[name] = summarize(smp);
       const ours = results.switchyard.median;
       const ratios: Record<string, number> = {};
-      for (const t of targets) {
+      for (const t of running) {
         if (t.name !== 'switchyard' && results[t.name].median > 0)
           ratios[t.name] = round(ours / results[t.name].median, 3);
       }
       const ratiosPerCpu: Record<string, number> = {};
-      for (const t of targets) {
+      for (const t of running) {
         const theirs = results[t.name].perServerCpu;
         const mine = results.switchyard.perServerCpu;
         if (t.name !== 'switchyard' && theirs && mine)
@@ -792,6 +914,14 @@ async function main(): Promise<void> {
       });
     }
     report.scenarios = out;
+
+    if (args.curves ?? (!args.quick && args.scenarios === null)) {
+      report.curves = await runCurves(targets, gen, args.quick, log);
+      if (!args.quick && args.out === null) {
+        for (const f of writeCharts(report, join(here, 'charts')))
+          log(`chart written to ${relative(process.cwd(), f)}`);
+      }
+    }
   }
 
   if (args.load && (args.scenarios === null || args.scenarios.includes('h2'))) {
@@ -915,6 +1045,21 @@ export function renderReport(report: Record<string, unknown>): string {
         fmt(r.nsPerOp),
         fmt(r.opsPerSec),
         r.mbPerSec === null ? '-' : fmt(r.mbPerSec),
+      ]);
+    parts.push(table(rows));
+  }
+  for (const c of (report.curves ?? []) as Curve[]) {
+    const names = [...new Set(c.points.flatMap((p) => Object.keys(p.values)))];
+    const rows = [
+      [
+        `${c.title} (${c.unit})`,
+        ...names.map((nm) => targets.find((t) => t.name === nm)?.title ?? nm),
+      ],
+    ];
+    for (const p of c.points)
+      rows.push([
+        `${p.x.toLocaleString('en-US')} ${c.xLabel}`,
+        ...names.map((nm) => fmt(p.values[nm] ?? NaN)),
       ]);
     parts.push(table(rows));
   }

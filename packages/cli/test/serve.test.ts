@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import net from 'node:net';
+import { once } from 'node:events';
 import { connect, UnexpectedResponseError } from 'switchyard';
 import { listEndpoints } from '../src/serve/endpoints.js';
 import { startServe, type RunningServe } from '../src/serve/server.js';
@@ -121,3 +123,22 @@ test('PORT and HOST are read from the environment, and flags override them', () 
   );
   assert.throws(() => listenAddress({ port: 'x' }, {}, defaults), /port/);
 });
+
+test(
+  'a client that never finishes its upgrade head gets 408 and is closed at the handshake deadline',
+  { timeout: 20_000 },
+  async (t) => {
+    const short = await startServe({ port: 0, host: '127.0.0.1', handshakeTimeout: 300 });
+    t.after(() => short.close());
+    const socket = net.connect({ host: '127.0.0.1', port: short.address.port });
+    t.after(() => socket.destroy());
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    // A partial head: the request line and one header, never the blank line.
+    socket.write('GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    await once(socket, 'close');
+    assert.match(received, /^HTTP\/1\.1 408 /);
+  },
+);

@@ -1,8 +1,11 @@
 /** `switchyard serve`: runs the test server until Ctrl-C. */
 import { parseArgs } from 'node:util';
+import type { Backplane } from 'switchyard';
 import { startServe } from '../serve/server.js';
 import { listEndpoints } from '../serve/endpoints.js';
 import { createStyle, EXIT, listenAddress, type Io } from '../io.js';
+
+type RedisModule = typeof import('@switchyard/redis');
 
 export const SERVE_USAGE = `Usage: switchyard serve [options]
 
@@ -21,6 +24,29 @@ Options:
   -q, --quiet         no log line per connection
   -h, --help          show this help
 `;
+
+/** What `--redis` (or REDIS_URL) prints when the optional package is not installed. */
+export const MISSING_REDIS =
+  'switchyard serve: --redis (or REDIS_URL) needs the optional package @switchyard/redis, ' +
+  'which is not installed.\nInstall it beside @switchyard/cli: npm install @switchyard/redis ' +
+  '(with -g for a global switchyard), or run without --redis for a room of this process only.\n';
+
+/**
+ * Loads `@switchyard/redis`, an optional peer dependency: only `--redis` needs it, so that
+ * `serve` without it does not make every user install a Redis client. Resolves with null when
+ * the package itself is not installed; any other failure (a broken install) is thrown.
+ */
+export async function loadRedis(
+  load: () => Promise<RedisModule> = () => import('@switchyard/redis'),
+): Promise<RedisModule | null> {
+  try {
+    return await load();
+  } catch (error) {
+    const { code, message } = error as { code?: string; message?: string };
+    if (code === 'ERR_MODULE_NOT_FOUND' && /'@switchyard\/redis'/.test(message ?? '')) return null;
+    throw error;
+  }
+}
 
 /** Runs `switchyard serve`; resolves when stopped (SIGINT/SIGTERM). */
 export async function serveCommand(args: string[], io: Io): Promise<number> {
@@ -51,10 +77,15 @@ export async function serveCommand(args: string[], io: Io): Promise<number> {
   const time = () => new Date().toISOString().slice(11, 23);
   // With Redis, several serve processes share the /broadcast room (pub/sub backplane).
   const redisUrl = values.redis ?? io.env.REDIS_URL;
-  const backplane =
-    redisUrl === undefined || redisUrl === ''
-      ? undefined
-      : new (await import('@switchyard/redis')).RedisBackplane({ url: redisUrl });
+  let backplane: Backplane | undefined;
+  if (redisUrl !== undefined && redisUrl !== '') {
+    const redis = await loadRedis();
+    if (redis === null) {
+      io.stderr.write(MISSING_REDIS);
+      return EXIT.USAGE;
+    }
+    backplane = new redis.RedisBackplane({ url: redisUrl });
+  }
   const replay = values.replay === undefined ? 0 : Number(values.replay);
   if (!Number.isSafeInteger(replay) || replay < 0) {
     io.stderr.write(

@@ -32,6 +32,12 @@ export interface ServeOptions {
    */
   backplane?: Backplane;
   /**
+   * Milliseconds a client has to send a complete request head (an upgrade or a page request);
+   * slower ones get 408 and are closed (slowloris). Default 10,000, the library's
+   * `handshakeTimeout`.
+   */
+  handshakeTimeout?: number;
+  /**
    * Messages of the /broadcast room kept for clients that reconnect with the resume exchange
    * (`ReconnectingWebSocket({ resume: true })`, docs/resume.md); in Redis Streams with a Redis
    * backplane. 0 or absent: off.
@@ -86,34 +92,44 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const room = options.room ?? new TopicRoom(wss);
   const page = await readFile(PAGE_URL);
 
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://serve.invalid');
-    if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/index.html')) {
-      res.writeHead(200, {
-        'Content-Type': 'text/html; charset=utf-8',
-        'Cache-Control': 'no-store',
-        'Content-Length': page.length,
+  // node:http's defaults let a half-sent head hold its socket for 60 s, checked every 30 s:
+  // the demo server cuts it off at the library's handshake deadline instead (408).
+  const deadline = options.handshakeTimeout ?? 10_000;
+  const server = http.createServer(
+    {
+      headersTimeout: deadline,
+      requestTimeout: Math.max(deadline, 30_000),
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(deadline / 4))),
+    },
+    (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://serve.invalid');
+      if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/index.html')) {
+        res.writeHead(200, {
+          'Content-Type': 'text/html; charset=utf-8',
+          'Cache-Control': 'no-store',
+          'Content-Length': page.length,
+        });
+        return res.end(page);
+      }
+      if (req.method === 'GET' && url.pathname === '/endpoints.json') {
+        return sendJson(res, 200, listEndpoints());
+      }
+      const traceMatch = /^\/trace\/([\w-]{1,64})$/.exec(url.pathname);
+      if (req.method === 'GET' && traceMatch !== null) {
+        const trace = traces.get(traceMatch[1]);
+        return trace === undefined
+          ? sendJson(res, 404, { error: 'no such trace' })
+          : sendJson(res, 200, trace);
+      }
+      // RFC 9110 §15.5.22: a plain request to an upgrade-only resource gets 426 with Upgrade.
+      const body = `${url.pathname} is a WebSocket endpoint: send an upgrade request (or open / in a browser).\n`;
+      res.writeHead(url.pathname === '/favicon.ico' ? 404 : 426, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        ...(url.pathname === '/favicon.ico' ? {} : { Upgrade: 'websocket', Connection: 'Upgrade' }),
       });
-      return res.end(page);
-    }
-    if (req.method === 'GET' && url.pathname === '/endpoints.json') {
-      return sendJson(res, 200, listEndpoints());
-    }
-    const traceMatch = /^\/trace\/([\w-]{1,64})$/.exec(url.pathname);
-    if (req.method === 'GET' && traceMatch !== null) {
-      const trace = traces.get(traceMatch[1]);
-      return trace === undefined
-        ? sendJson(res, 404, { error: 'no such trace' })
-        : sendJson(res, 200, trace);
-    }
-    // RFC 9110 §15.5.22: a plain request to an upgrade-only resource gets 426 with Upgrade.
-    const body = `${url.pathname} is a WebSocket endpoint: send an upgrade request (or open / in a browser).\n`;
-    res.writeHead(url.pathname === '/favicon.ico' ? 404 : 426, {
-      'Content-Type': 'text/plain; charset=utf-8',
-      ...(url.pathname === '/favicon.ico' ? {} : { Upgrade: 'websocket', Connection: 'Upgrade' }),
-    });
-    res.end(body);
-  });
+      res.end(body);
+    },
+  );
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     sockets.add(socket);

@@ -62,7 +62,7 @@ export const ERROR_CODES = {
   SWITCHYARD_ERR_INVALID_UTF8: 'A text message or close reason was not valid UTF-8 (1007).',
   SWITCHYARD_ERR_MESSAGE_TOO_BIG: 'A message was larger than maxPayload (1009).',
   SWITCHYARD_ERR_TOO_MANY_FRAGMENTS:
-    'A message was split into more frames than maxFragments (1009).',
+    'A message was split into more frames than maxFragments, or its frame headers outweighed its payload by more than 64 KiB (1009).',
   SWITCHYARD_ERR_CLOSE_PAYLOAD: 'A close frame had a 1-byte body or an invalid close code (1002).',
   SWITCHYARD_ERR_CONTROL_RATE: 'The peer sent control frames faster than allowed (1008).',
   SWITCHYARD_ERR_INFLATE: 'A compressed message could not be inflated (1007).',

@@ -49,8 +49,12 @@ export interface ReceiverOptions {
    * inflater enforces `maxPayload` on its inflated size. Use `Infinity` for no limit.
    */
   maxPayload: number;
-  /** The most frames one data message may have; more fail with 1009. Use `Infinity` for no limit. */
-  maxFragments: number;
+  /**
+   * The most frames one data message may have; more fail with 1009. Default (when omitted)
+   * `Infinity`: a fragment costs no memory of its own (small ones are joined as they arrive),
+   * and a flood of empty or tiny fragments is cut off by {@link MAX_FRAMING_OVERHEAD} instead.
+   */
+  maxFragments?: number;
   /**
    * Whether RSV1 may be set: true once permessage-deflate was negotiated. Even then it is
    * allowed only on the first frame of a data message (RFC 7692 §6). Default false.
@@ -136,6 +140,27 @@ const SMALL_TEXT = 64;
 /** The payload of every empty message, ping or pong: nothing can be written into it. */
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Pieces of a fragmented message shorter than this are copied into a shared block as they
+ * arrive instead of being kept one object each, so that a message in many small fragments
+ * costs its bytes (and one block per {@link JOIN_BLOCK} bytes), not an object per fragment.
+ */
+const JOIN_BELOW = 1024;
+
+/** The size of the blocks small pieces are joined into. */
+const JOIN_BLOCK = 16384;
+
+/**
+ * How many bytes of frame headers one data message may carry beyond the bytes of its payload
+ * (RFC 6455 §10.4 asks for limits on what a peer can make an endpoint do). Fragments cost no
+ * memory once joined, but a message that never ends, made of empty frames, would keep the
+ * connection parsing for nothing: it is cut off with 1009 once its headers outweigh its
+ * payload by this much (10,922 empty masked frames). Any message whose fragments carry at
+ * least as many bytes as their headers (6 to 14 bytes) is never affected: the conformance
+ * suite's 4 MiB in 65,537 frames of 64 bytes carries 384 KiB of headers for 4 MiB of payload.
+ */
+export const MAX_FRAMING_OVERHEAD = 65536;
+
 /** Decodes close reasons, which are checked first. Keeps a leading BOM: it is part of the text. */
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
@@ -191,14 +216,20 @@ export class Receiver {
   private fragmentCount = 0;
   /** Declared bytes of the message so far (the sum of its frames' header lengths). */
   private messageLength = 0;
+  /** Bytes of frame headers of the message so far (see {@link MAX_FRAMING_OVERHEAD}). */
+  private messageOverhead = 0;
   private pieces: Uint8Array[] = [];
   private piecesBytes = 0;
+  /** The block small pieces are copied into: filled up to `blockEnd`, not yet in `pieces` from `blockStart`. */
+  private block: Uint8Array | null = null;
+  private blockStart = 0;
+  private blockEnd = 0;
   private readonly validator: Utf8Validator;
 
   constructor(options: ReceiverOptions) {
     this.requireMask = options.role === 'server';
     this.maxPayload = options.maxPayload;
-    this.maxFragments = options.maxFragments;
+    this.maxFragments = options.maxFragments ?? Infinity;
     this.rsv1Allowed = options.rsv1Allowed ?? false;
     this.isUtf8 = options.isUtf8 ?? isValidUtf8;
     this.validator = new Utf8Validator(options.isUtf8);
@@ -443,16 +474,28 @@ export class Receiver {
       key[2] = b[p + 2];
       key[3] = b[p + 3];
     }
-    if (this.opcode < 8 && this.messageLength + length > this.maxPayload) {
-      // A compressed message may be a little longer than what it inflates to (RFC 7692 §7.2.1
-      // does not promise that compression shrinks anything); its inflated size is checked as it
-      // is inflated. The continuation frames of a compressed message take this branch too.
-      const compressed = this.compressed;
-      if (
-        !compressed ||
-        this.messageLength + length > maxCompressedPayload(this.maxPayload, this.fragmentCount + 1)
-      ) {
-        return this.tooBig(this.messageLength + length, compressed);
+    if (this.opcode < 8) {
+      if (this.messageLength + length > this.maxPayload) {
+        // A compressed message may be a little longer than what it inflates to (RFC 7692 §7.2.1
+        // does not promise that compression shrinks anything); its inflated size is checked as it
+        // is inflated. The continuation frames of a compressed message take this branch too.
+        const compressed = this.compressed;
+        if (
+          !compressed ||
+          this.messageLength + length >
+            maxCompressedPayload(this.maxPayload, this.fragmentCount + 1)
+        ) {
+          return this.tooBig(this.messageLength + length, compressed);
+        }
+      }
+      const len7 = this.length7;
+      this.messageOverhead += 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (this.masked ? 4 : 0);
+      if (this.messageOverhead > this.messageLength + length + MAX_FRAMING_OVERHEAD) {
+        return this.fail(
+          'SWITCHYARD_ERR_TOO_MANY_FRAGMENTS',
+          1009,
+          `A message's frame headers took ${this.messageOverhead} bytes for ${this.messageLength + length} bytes of payload: more than ${MAX_FRAMING_OVERHEAD} bytes of framing beyond its payload (a flood of empty fragments).`,
+        );
       }
     }
     this.payloadLength = length;
@@ -523,16 +566,48 @@ export class Receiver {
     // A view keeps its whole backing buffer alive. A small piece of a large chunk (a 1-byte
     // fragment read together with 64 KiB of pings) is copied, so that what the message holds
     // stays within twice its counted bytes, and maxPayload bounds memory, not just the count.
-    const piece = chunk.subarray(start, end);
-    this.pieces.push(n * 2 < chunk.buffer.byteLength ? piece.slice() : piece);
+    if (n < JOIN_BELOW) this.joinSmall(chunk, start, end);
+    else {
+      this.flushBlock();
+      const piece = chunk.subarray(start, end);
+      this.pieces.push(n * 2 < chunk.buffer.byteLength ? piece.slice() : piece);
+    }
     this.piecesBytes += n;
     this.payloadRead += n;
     this.skip(n);
     return null;
   }
 
+  /**
+   * Copies a small piece into the current block (a new one when it is full), so that many
+   * small fragments cost their bytes, not an object each.
+   */
+  private joinSmall(chunk: Uint8Array, start: number, end: number): void {
+    while (start < end) {
+      let block = this.block;
+      if (block === null || this.blockEnd === block.length) {
+        this.flushBlock();
+        block = this.block = new Uint8Array(JOIN_BLOCK);
+        this.blockStart = this.blockEnd = 0;
+      }
+      const n = Math.min(end - start, block.length - this.blockEnd);
+      block.set(chunk.subarray(start, start + n), this.blockEnd);
+      this.blockEnd += n;
+      start += n;
+    }
+  }
+
+  /** Moves the filled, not yet listed part of the block to `pieces`; the rest stays in use. */
+  private flushBlock(): void {
+    if (this.block === null || this.blockEnd === this.blockStart) return;
+    this.pieces.push(this.block.subarray(this.blockStart, this.blockEnd));
+    this.blockStart = this.blockEnd;
+  }
+
   /** Builds the event of the data message whose last frame was just read. */
   private endMessage(): ReceiverEvent {
+    this.flushBlock();
+    this.block = null;
     const binary = this.messageOpcode === 2;
     if (this.compressed) {
       const data = this.pieces;
@@ -545,7 +620,10 @@ export class Receiver {
     const pieces = this.pieces;
     let data: Uint8Array;
     if (pieces.length === 1) {
-      data = pieces[0];
+      // A short message in a mostly empty join block is copied out, so that what it keeps
+      // alive stays within twice its bytes.
+      const only = pieces[0];
+      data = only.length * 2 < only.buffer.byteLength ? only.slice() : only;
     } else if (pieces.length === 0) {
       data = EMPTY;
     } else {
@@ -603,6 +681,7 @@ export class Receiver {
     this.checkUtf8 = false;
     this.fragmentCount = 0;
     this.messageLength = 0;
+    this.messageOverhead = 0;
     this.piecesBytes = 0;
   }
 
@@ -700,6 +779,7 @@ export class Receiver {
     this.buffered = 0;
     this.pieces = [];
     this.piecesBytes = 0;
+    this.block = null;
     return { type: 'error', error: new RemoteProtocolError(code, message, { closeCode }) };
   }
 }

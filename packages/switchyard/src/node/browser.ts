@@ -6,6 +6,7 @@
 import { connect, parseWebSocketUrl, type ConnectOptions } from './client.js';
 import type { WebSocket as NodeWebSocket } from './websocket.js';
 import { ReadyState, type ReadyStateValue } from '../core/connection.js';
+import { resolveLogger, type Logger } from './diagnostics.js';
 import { checkOptions } from '../core/options.js';
 import { CONNECT_OPTIONS } from './options.js';
 
@@ -25,6 +26,9 @@ export class CloseEvent extends Event {
 }
 
 type Handler<E extends Event> = ((this: BrowserWebSocket, event: E) => unknown) | null;
+type AnyListener = ((event: Event) => unknown) | { handleEvent(event: Event): unknown };
+type ListenerOptions = Parameters<EventTarget['addEventListener']>[2];
+type RemoveOptions = Parameters<EventTarget['removeEventListener']>[2];
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
@@ -62,6 +66,10 @@ export class BrowserWebSocket extends EventTarget {
   private discarded = 0;
   private sendChain: Promise<void> | null = null;
   private protocolValue = '';
+  private readonly logger: Logger | null;
+  private listenerFailed = false;
+  /** The wrapper each listener was registered with, so that removeEventListener finds it. */
+  private readonly wrapped = new WeakMap<AnyListener, (event: Event) => void>();
 
   /**
    * @param protocols subprotocols to offer; each a token, no duplicates (else a SyntaxError).
@@ -89,10 +97,11 @@ export class BrowserWebSocket extends EventTarget {
       seen.add(p);
     }
     this.url = parsed.href;
+    this.logger = resolveLogger(options.logger);
     for (const type of ['open', 'message', 'error', 'close'] as const) {
-      this.addEventListener(type, (event) => {
+      super.addEventListener(type, (event) => {
         const handler = this[`on${type}`] as Handler<Event>;
-        if (typeof handler === 'function') handler.call(this, event);
+        if (typeof handler === 'function') this.invoke(handler, event);
       });
     }
     // Browsers offer permessage-deflate on every connection; so does this one unless told not to.
@@ -105,6 +114,65 @@ export class BrowserWebSocket extends EventTarget {
       (ws) => this.opened(ws),
       () => this.failed(),
     );
+  }
+
+  /**
+   * Adds a listener, as EventTarget does. A listener that throws, or returns a promise that
+   * rejects, is logged and closes this connection with 1011 instead of reaching the process as
+   * an uncaught exception or an unhandled rejection (as Node's EventTarget would report it).
+   */
+  override addEventListener(
+    type: string,
+    listener: AnyListener | null,
+    options?: ListenerOptions,
+  ): void {
+    if (listener === null) return;
+    let wrapper = this.wrapped.get(listener);
+    if (wrapper === undefined) {
+      wrapper = (event: Event) => this.invoke(listener, event);
+      this.wrapped.set(listener, wrapper);
+    }
+    super.addEventListener(type, wrapper, options);
+  }
+
+  /** Removes a listener added with {@link addEventListener}. */
+  override removeEventListener(
+    type: string,
+    listener: AnyListener | null,
+    options?: RemoveOptions,
+  ): void {
+    if (listener === null) return;
+    super.removeEventListener(type, this.wrapped.get(listener) ?? listener, options);
+  }
+
+  /** Calls a listener; a throw or a rejected promise goes to {@link listenerError}. */
+  private invoke(listener: AnyListener, event: Event): void {
+    let result: unknown;
+    try {
+      result =
+        typeof listener === 'function'
+          ? (listener as (this: BrowserWebSocket, e: Event) => unknown).call(this, event)
+          : listener.handleEvent(event);
+    } catch (error) {
+      this.listenerError(event.type, error);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(undefined, (error: unknown) => this.listenerError(event.type, error));
+    }
+  }
+
+  /** A listener failed: logged once, and the connection closes with 1011 (RFC 6455 §7.4.1). */
+  private listenerError(type: string, error: unknown): void {
+    if (!this.listenerFailed) {
+      this.listenerFailed = true;
+      this.logger?.error(`uncaught exception in a '${type}' listener; closing with 1011`, {
+        error,
+      });
+    }
+    if (this.state !== ReadyState.OPEN) return;
+    this.state = ReadyState.CLOSING;
+    this.socket?.close(1011, 'Internal error');
   }
 
   /** CONNECTING, OPEN, CLOSING or CLOSED. */
@@ -208,6 +276,14 @@ export class BrowserWebSocket extends EventTarget {
     this.dispatchEvent(new Event('error'));
     this.dispatchEvent(new CloseEvent('close', { code: 1006, reason: '', wasClean: false }));
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 function byteSize(data: Blob | ArrayBuffer | ArrayBufferView): number {

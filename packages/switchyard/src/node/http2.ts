@@ -50,7 +50,7 @@ import {
   validateExtendedConnectResponse,
 } from '../core/extended-connect.js';
 import { CONNECTION_DEFAULTS } from '../core/connection.js';
-import { flattenHeaders } from '../core/header-lists.js';
+import { flattenHeaders, type ExtensionOffer } from '../core/header-lists.js';
 import { PERMESSAGE_DEFLATE } from '../core/permessage-deflate.js';
 import {
   acceptDeflateOffers,
@@ -58,11 +58,42 @@ import {
   deflateConfig,
   deflateOfferHeader,
 } from './deflate.js';
-import type { ConnectOptions } from './client.js';
-import { resolveLogger } from './diagnostics.js';
+import type { ConnectOptions } from './connect-options.js';
+import { resolveLogger, type Logger } from './diagnostics.js';
 import { readErrorBody } from './error-body.js';
-import type { HandshakeRequest, WebSocketServer } from './server.js';
-import { WebSocket } from './websocket.js';
+import type { HandshakeRequest } from './handshake-request.js';
+import { WebSocket, type WebSocketOptions } from './websocket.js';
+
+/**
+ * What this module needs of a `WebSocketServer`. The server passes itself in (it implements
+ * this), so that this module does not import server.ts, which imports this one.
+ */
+export interface StreamServer {
+  readonly options: WebSocketOptions;
+  readonly logger: Logger | null;
+  readonly closing: boolean;
+  servesPath(pathname: string): boolean;
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<WebSocket | null>;
+  decide(
+    req: HandshakeRequest,
+    socket: Duplex,
+    url: URL,
+    check: { protocols: string[]; extensions: ExtensionOffer[]; origin: string | undefined },
+  ): Promise<{
+    protocol: string | null;
+    acceptance: { context?: unknown; headers?: Record<string, string> };
+    early: Buffer[];
+  } | null>;
+  refuse(
+    req: HandshakeRequest,
+    socket: Duplex,
+    code: SwitchyardError['code'],
+    status: number,
+    body?: string,
+  ): null;
+  rejectWith(req: HandshakeRequest, socket: Duplex, error: SwitchyardError): null;
+  adopt(ws: WebSocket, req: HandshakeRequest): void;
+}
 import { HEARTBEAT_DEFAULTS } from './options.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -158,14 +189,14 @@ export function respondToStream(
 // ---------------------------------------------------------------------------------------------
 // Server
 
-/** How a {@link WebSocketServer} is attached to an HTTP/2 server; `detach()` undoes it. */
+/** How a `WebSocketServer` is attached to an HTTP/2 server; `detach()` undoes it. */
 export interface Http2Attachment {
   detach(): void;
 }
 
 /** The WebSocketServers attached to one HTTP/2 server, and the listeners they share. */
 interface StreamRouter {
-  servers: WebSocketServer[];
+  servers: StreamServer[];
   onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
   onConnect: (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | Duplex) => void;
 }
@@ -182,7 +213,7 @@ const streamRouters = new WeakMap<AnyHttp2Server, StreamRouter>();
  * leaves the others alone for other 'stream' listeners. A WebSocket stream that nobody answered
  * by the next turn of the event loop gets 404, rather than waiting for the client's timeout.
  */
-export function attachHttp2(wss: WebSocketServer, server: AnyHttp2Server): Http2Attachment {
+export function attachHttp2(wss: StreamServer, server: AnyHttp2Server): Http2Attachment {
   // RFC 8441 §3: "Upon receipt of SETTINGS_ENABLE_CONNECT_PROTOCOL with a value of 1, a client
   // MAY use the Extended CONNECT". Set now, when a WebSocketServer really serves the streams.
   server.updateSettings({ enableConnectProtocol: true });
@@ -214,7 +245,7 @@ export function attachHttp2(wss: WebSocketServer, server: AnyHttp2Server): Http2
 }
 
 function createStreamRouter(server: AnyHttp2Server): StreamRouter {
-  const servers: WebSocketServer[] = [];
+  const servers: StreamServer[] = [];
   const onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     if (!isWebSocketConnect(headers)) return;
     const tagged = stream as ServerHttp2Stream & { [kHandled]?: true };
@@ -290,7 +321,7 @@ function isHttp2Request(req: Http2ServerRequest | IncomingMessage): req is Http2
  * @throws LocalProtocolError when called twice for the same stream.
  */
 export async function handleWebSocketStream(
-  wss: WebSocketServer,
+  wss: StreamServer,
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
 ): Promise<WebSocket | null> {

@@ -118,7 +118,9 @@ export const WEBSOCKET_OPTION_SPECS: readonly OptionSpec[] = [
     name: 'maxFragments',
     check: is.integer(1, true),
     default: CONNECTION_DEFAULTS.maxFragments,
-    meaning: 'most frames one message may be split into; more fail with 1009',
+    defaultText: 'no limit',
+    meaning:
+      'most frames one message may be split into; more fail with 1009. Whatever it is, a message whose frame headers outweigh its payload by more than 64 KiB (a flood of empty fragments) fails with 1009',
   },
   {
     name: 'maxBufferedAmount',

@@ -10,11 +10,11 @@
  * aborted handshake costs nothing but its cleanup. A single interval drives every connection's
  * heartbeat.
  */
-import { EventEmitter } from 'node:events';
+import { captureRejectionSymbol, EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { Http2ServerRequest, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -42,7 +42,14 @@ import { validateDeflateOptions } from '../core/permessage-deflate.js';
 import { acceptDeflateOffers, deflateConfig } from './deflate.js';
 import { channels, resolveLogger, type Logger } from './diagnostics.js';
 import { answer, createLeanServer, destroyPendingHeads, type LeanRequest } from './lean-http.js';
-import { checkHeartbeat, WebSocket, type SendData, type WebSocketOptions } from './websocket.js';
+import type { HandshakeRequest } from './handshake-request.js';
+import {
+  checkHeartbeat,
+  WebSocket,
+  type PublishOptions,
+  type SendData,
+  type WebSocketOptions,
+} from './websocket.js';
 import {
   attachHttp2,
   handleWebSocketStream,
@@ -52,7 +59,7 @@ import {
   type AnyHttp2Server,
   type Http2Attachment,
 } from './http2.js';
-import { PubSub, type PubSubOptions, type PublishOptions } from '../pubsub/topics.js';
+import { PubSub, type PubSubOptions } from '../pubsub/topics.js';
 import { RESUME_PROTOCOL } from '../core/resume.js';
 import { routeUpgrades } from './upgrade-router.js';
 import { checkOptions } from '../core/options.js';
@@ -99,14 +106,7 @@ export interface UpgradeAcceptance {
 /** What the upgrade hook may return (or resolve to). Returning nothing accepts. */
 export type UpgradeDecision = UpgradeAcceptance | UpgradeRejection | void | undefined;
 
-/**
- * The request of a handshake: Node's `IncomingMessage` for an HTTP/1.1 upgrade, its
- * `Http2ServerRequest` for an HTTP/2 extended CONNECT (RFC 8441; `req.httpVersion` is '2.0',
- * the Host is in `req.authority`), and a {@link LeanRequest} on the standalone server (`listen`),
- * which reads heads with the core's parser instead of node:http. All have `headers`, `url`,
- * `method`, `httpVersion` and `socket`.
- */
-export type HandshakeRequest = IncomingMessage | Http2ServerRequest | LeanRequest;
+export type { HandshakeRequest };
 
 /** The async upgrade hook: authenticate, check, choose, attach a context, or reject. */
 export type UpgradeHook = (
@@ -240,7 +240,8 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
    *   what to use instead of a `ws` one) or a value of the wrong type or range.
    */
   constructor(options: ServerOptions = {}) {
-    super();
+    // An async listener's rejected promise is handled like a throw ([captureRejectionSymbol]).
+    super({ captureRejections: true });
     checkOptions(SERVER_OPTIONS, options);
     if (options.server !== undefined && options.port !== undefined) {
       throw new LocalProtocolError(
@@ -677,7 +678,31 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
     this.startHeartbeat();
     (ws as OwnedWebSocket)[kOwner] = this;
     ws.on('close', websocketOnLeave);
-    this.emit('connection', ws, req);
+    try {
+      this.emit('connection', ws, req);
+    } catch (error) {
+      ws.onListenerError('connection', error);
+    }
+  }
+
+  /**
+   * @internal EventEmitter's hook for a listener's rejected promise (`captureRejections`): an
+   * async 'connection' listener that rejects closes that connection with 1011, as one that
+   * throws does; a rejection in any other listener is logged. Never an unhandled rejection.
+   */
+  override [captureRejectionSymbol]<K>(
+    error: Error,
+    event: keyof ServerEvents | K,
+    ...args: K extends keyof ServerEvents ? ServerEvents[K] : never
+  ): void {
+    const ws = (args as unknown[])[0];
+    if (event === 'connection' && ws instanceof WebSocket) {
+      ws.onListenerError('connection', error);
+      return;
+    }
+    this.logger?.error(`uncaught exception in a '${String(event)}' listener of the server`, {
+      error,
+    });
   }
 
   /** @internal a tracked socket closed. */

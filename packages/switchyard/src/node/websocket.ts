@@ -9,7 +9,7 @@
  * close timer while closing; heartbeats are driven by the server's single sweep, or by one timer
  * per client connection.
  */
-import { EventEmitter } from 'node:events';
+import { captureRejectionSymbol, EventEmitter } from 'node:events';
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
@@ -31,7 +31,6 @@ import {
 import { encodeCloseBody } from '../core/frame.js';
 import { channels, type Logger } from './diagnostics.js';
 import type { DeflateCodec, PerMessageDeflateConfig } from './deflate.js';
-import { hubOf, type PubSub, type PublishOptions } from '../pubsub/topics.js';
 
 /** Data accepted by {@link WebSocket.send}. */
 export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
@@ -50,11 +49,38 @@ export interface SendOptions {
   compress?: boolean;
 }
 
+/** Options of `publish` (`server.publish`, `ws.publish`). */
+export interface PublishOptions {
+  /** Send as a binary message. Default: true for bytes, false for strings. */
+  binary?: boolean;
+}
+
+/**
+ * @internal What a server's topics (`PubSub`, src/pubsub/topics.ts) do for a connection. The
+ * server hands its topics to each connection it accepts (`ws.topicHub`), so that this layer
+ * calls the one above through this interface and never imports it.
+ */
+export interface TopicHub {
+  subscribe(ws: WebSocket, topic: string): boolean;
+  unsubscribe(ws: WebSocket, topic: string): boolean;
+  publish(
+    topic: string,
+    data: SendData,
+    options: PublishOptions | undefined,
+    except: WebSocket,
+  ): number;
+  removeAll(ws: WebSocket): void;
+}
+
 /** Limits and timings of one WebSocket, shared by the server and the client. */
 export interface WebSocketOptions {
   /** The largest message accepted, in bytes; bigger ones fail with 1009. Default 16 MiB. */
   maxPayload?: number;
-  /** The most frames one message may be split into; more fail with 1009. Default 65,536. */
+  /**
+   * The most frames one message may be split into; more fail with 1009. Default no limit:
+   * fragments cost no memory of their own, and a message whose frame headers outweigh its
+   * payload by more than 64 KiB (a flood of empty fragments) fails with 1009 whatever this is.
+   */
   maxFragments?: number;
   /**
    * Outgoing bytes that may wait for a slow reader before the connection is failed with 1008
@@ -179,8 +205,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** @internal true while a heartbeat ping is unanswered. */ awaitingPong = false;
   /** @internal last time any byte arrived, for the heartbeat. */ lastSeen = 0;
   /** @internal the server's topics (src/pubsub); null on a client. */
-  topicHub: PubSub | null = null;
-  /** @internal the topics this connection is subscribed to, kept by {@link PubSub}. */
+  topicHub: TopicHub | null = null;
+  /** @internal the topics this connection is subscribed to, kept by its {@link TopicHub}. */
   subscriptions: Set<string> | null = null;
   /**
    * @internal the resume exchange (core/resume.ts): positions the client presented, consumed
@@ -213,6 +239,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   private pausedByQueue = false;
   private pausedByUser = false;
   private errorEmitted: Error | null = null;
+  private listenerFailed = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   // permessage-deflate (see sendCompressed): the codec, sends waiting behind a compression,
   // and whether the message being sent in fragments is compressed (null: none open).
@@ -242,7 +269,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       deflate?: DeflateCodec | null;
     },
   ) {
-    super();
+    // A listener that returns a promise (an async listener) and rejects is handled like one
+    // that throws: see [captureRejectionSymbol] below.
+    super({ captureRejections: true });
     const o = init.options;
     this.socket = socket;
     this.protocol = init.protocol;
@@ -496,7 +525,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (!this.dispatching) this.flush();
     if (this.needDrain && this.bufferedAmount < this.highWaterMark) {
       this.needDrain = false;
-      this.emit('drain');
+      this.callUser('drain');
     }
   }
 
@@ -822,23 +851,50 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.callUser('message', data, isBinary);
   }
 
-  /** Calls listeners; an exception from user code must not take the server down. */
-  private callUser<K extends 'message' | 'ping' | 'pong'>(
+  /**
+   * Calls listeners; an exception from user code must not take the server down. A rejected
+   * promise returned by an async listener reaches {@link onListenerError} too, through
+   * EventEmitter's `captureRejections`.
+   */
+  private callUser<K extends 'message' | 'ping' | 'pong' | 'drain'>(
     name: K,
     ...args: WebSocketEvents[K]
   ): void {
     try {
       (this.emit as (n: string, ...a: unknown[]) => boolean)(name, ...args);
     } catch (error) {
-      this.logger?.error(`uncaught exception in a '${name}' listener; closing with 1011`, {
-        error,
-      });
-      channels.error.publish({ websocket: this, error, stage: name });
-      if (this.conn.readyState === ReadyState.OPEN) {
-        // RFC 6455 §7.4.1: 1011, the server hit an unexpected condition.
-        this.conn.sendClose(1011, 'Internal error');
-        this.armCloseTimer();
-      }
+      this.onListenerError(name, error);
+    }
+  }
+
+  /** @internal EventEmitter's hook for a listener's rejected promise (`captureRejections`). */
+  override [captureRejectionSymbol]<K>(
+    error: Error,
+    event: keyof WebSocketEvents | K,
+    ..._args: K extends keyof WebSocketEvents ? WebSocketEvents[K] : never
+  ): void {
+    this.onListenerError(String(event), error);
+  }
+
+  /**
+   * @internal A listener threw or its promise rejected: a bug in the application, not in the
+   * peer. It is logged once per connection (a peer must not be able to flood the log by sending
+   * more messages to a broken handler), and the connection is closed with 1011 (RFC 6455
+   * §7.4.1: an unexpected condition); other connections are not affected.
+   */
+  onListenerError(name: string, error: unknown): void {
+    channels.error.publish({ websocket: this, error, stage: name });
+    if (!this.listenerFailed) {
+      this.listenerFailed = true;
+      const action =
+        this.closed || this.conn.readyState !== ReadyState.OPEN ? '' : '; closing with 1011';
+      this.logger?.error(`uncaught exception in a '${name}' listener${action}`, { error });
+    }
+    if (this.closed || this.conn.readyState !== ReadyState.OPEN) return;
+    try {
+      this.close(1011, 'Internal error');
+    } catch {
+      // Already closing behind a compression: the close frame is queued.
     }
   }
 
@@ -852,8 +908,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (this.listenerCount('error') > 0) {
       try {
         this.emit('error', error);
-      } catch {
-        // A throwing error listener is not our concern beyond not crashing.
+      } catch (listenerError) {
+        this.onListenerError('error', listenerError);
       }
     }
   }
@@ -870,6 +926,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       if (this.conn.role === 'server' || this.conn.error !== null) {
         // RFC 6455 §7.1.1: the server closes TCP first; after a failure, either side may.
         if (!this.socket.writableEnded) this.socket.end();
+        if (this.conn.role === 'server' && this.conn.closeHandshakeComplete) {
+          // Both close frames are exchanged: nothing more may come from the peer, so once our
+          // side is shut the connection is done; waiting for the peer's FIN (or END_STREAM)
+          // would hold it for closeTimeout when the peer never sends one.
+          if (this.socket.writableFinished) this.shutAfterClose();
+          else this.socket.once('finish', socketOnFinishAfterClose);
+        }
       }
       this.armCloseTimer();
     } else if (this.bufferedAmount > this.maxBufferedAmount) {
@@ -972,6 +1035,29 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (!this.closed && !this.socket.writableEnded) this.socket.end();
   }
 
+  /**
+   * @internal The closing handshake is complete and our side is shut (FIN, or END_STREAM, sent).
+   * TCP and TLS: the server closes the connection now (RFC 6455 §7.1.1). An HTTP/2 stream: the
+   * WebSocket is closed now, and the stream, if the peer has not ended it too, is reset after a
+   * short grace, so that a proxy that keeps its half open gets the END_STREAM before the reset.
+   */
+  shutAfterClose(): void {
+    if (this.closed) return;
+    const stream = this.socket as Duplex & { respond?: unknown; readableEnded: boolean };
+    if (typeof stream.respond !== 'function') {
+      this.socket.destroy();
+      return;
+    }
+    if (!stream.readableEnded) {
+      setTimeout(
+        resetStream,
+        Math.min(this.closeTimeoutMs, STREAM_RESET_GRACE),
+        this.socket,
+      ).unref();
+    }
+    this.onSocketClose();
+  }
+
   /** @internal the socket is gone. */
   onSocketClose(): void {
     if (this.closed) return;
@@ -993,7 +1079,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     try {
       this.emit('close', info.code, info.reason, info.wasClean);
     } catch (error) {
-      this.logger?.error("uncaught exception in a 'close' listener", { error });
+      this.onListenerError('close', error);
     }
   }
 
@@ -1001,7 +1087,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   onSocketDrain(): void {
     if (this.needDrain && this.bufferedAmount < this.highWaterMark) {
       this.needDrain = false;
-      this.emit('drain');
+      this.callUser('drain');
     }
   }
 
@@ -1029,6 +1115,16 @@ function socketOnError(this: Tagged, error: Error): void {
 function socketOnDrain(this: Tagged): void {
   this[kWebSocket].onSocketDrain();
 }
+function socketOnFinishAfterClose(this: Tagged): void {
+  this[kWebSocket].shutAfterClose();
+}
+function resetStream(stream: Duplex & { close?: (code: number) => void }): void {
+  // RST_STREAM NO_ERROR (0): the response is complete, stop sending (RFC 9113 §8.1).
+  if (typeof stream.close === 'function') stream.close(0);
+  else stream.destroy();
+}
+/** How long an HTTP/2 stream may stay half-open after our END_STREAM before it is reset. */
+const STREAM_RESET_GRACE = 1000;
 function deliverHead(ws: WebSocket, head: Uint8Array): void {
   ws.onData(head);
   ws.resumeAfterHead();
@@ -1120,6 +1216,21 @@ function toBuffer(data: Uint8Array): Buffer {
 }
 
 /** Bytes of any accepted data type, without copying. */
+/**
+ * The server's topics behind `ws.subscribe` and `ws.publish`.
+ * @throws LocalProtocolError on a client connection, which has no topics.
+ */
+function hubOf(ws: WebSocket): TopicHub {
+  const hub = ws.topicHub;
+  if (hub === null) {
+    throw new LocalProtocolError(
+      'SWITCHYARD_ERR_INVALID_STATE',
+      'Topics belong to server connections: this WebSocket was not accepted by a WebSocketServer',
+    );
+  }
+  return hub;
+}
+
 export function toBytes(data: Exclude<SendData, string>): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);

@@ -36,7 +36,13 @@ import {
 } from '../core/resume.js';
 import { compressShared } from '../node/deflate.js';
 import { channels, type Logger } from '../node/diagnostics.js';
-import { toBytes, type SendData, type WebSocket } from '../node/websocket.js';
+import {
+  toBytes,
+  type PublishOptions,
+  type SendData,
+  type TopicHub,
+  type WebSocket,
+} from '../node/websocket.js';
 import {
   BackplaneError,
   type Backplane,
@@ -91,11 +97,7 @@ export interface PubSubOptions {
   };
 }
 
-/** Options of `publish`. */
-export interface PublishOptions {
-  /** Send as a binary message. Default: true for bytes, false for strings. */
-  binary?: boolean;
-}
+export type { PublishOptions };
 
 /** Counters of one server's topics, since it started. Cheap: plain fields. */
 export interface PubSubStats {
@@ -181,7 +183,7 @@ export const PUBSUB_OPTIONS: OptionTable = {
 const NO_TOPICS: ReadonlySet<string> = new Set<string>();
 
 /** The topics of one server. Reached as `server.pubsub`; created by the server. */
-export class PubSub {
+export class PubSub implements TopicHub {
   /** Counters since the server started. */
   readonly stats: PubSubStats = {
     published: 0,
@@ -707,19 +709,4 @@ function toBackplaneError(
   if (error instanceof BackplaneError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new BackplaneError(stage, message, { topic, cause: error });
-}
-
-/**
- * @internal the server's topics behind `ws.subscribe` and friends.
- * @throws LocalProtocolError on a client connection, which has no topics.
- */
-export function hubOf(ws: WebSocket): PubSub {
-  const hub = ws.topicHub;
-  if (hub === null) {
-    throw new LocalProtocolError(
-      'SWITCHYARD_ERR_INVALID_STATE',
-      'Topics belong to server connections: this WebSocket was not accepted by a WebSocketServer',
-    );
-  }
-  return hub;
 }

@@ -59,14 +59,14 @@ test('the quick benchmark runs two scenarios and the microbenchmarks and writes 
     assert.ok(['c', 'node'].includes(report.generator.kind));
     assert.deepEqual(
       report.targets.map((t: { name: string }) => t.name),
-      ['switchyard', 'ws'],
+      ['switchyard', 'ws', 'floor'],
     );
     assert.deepEqual(
       report.scenarios.map((s: { name: string }) => s.name),
       ['echo-32b', 'handshakes'],
     );
     for (const s of report.scenarios) {
-      for (const name of ['switchyard', 'ws']) {
+      for (const name of ['switchyard', 'ws', 'floor']) {
         const r = s.results[name];
         assert.equal(r.runs.length, 1);
         assert.equal(typeof r.median, 'number');
@@ -74,7 +74,8 @@ test('the quick benchmark runs two scenarios and the microbenchmarks and writes 
         assert.equal(typeof r.spreadPct, 'number');
       }
       assert.equal(typeof s.ratios.ws, 'number');
-      assert.equal(s.target.against, 'ws');
+      assert.equal(typeof s.ratios.floor, 'number');
+      assert.equal(s.target.against, 'floor');
       assert.equal(typeof s.target.met, 'boolean');
       assert.equal(typeof s.target.note, 'string');
     }

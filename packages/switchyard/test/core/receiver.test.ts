@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Opcode, serializeFrame } from '../../src/core/frame.js';
-import { Receiver } from '../../src/core/receiver.js';
+import { MAX_FRAMING_OVERHEAD, Receiver } from '../../src/core/receiver.js';
 import { maxCompressedPayload } from '../../src/core/permessage-deflate.js';
 import type { ReceiverEvent } from '../../src/core/receiver.js';
 import {
@@ -176,6 +176,68 @@ describe('maxPayload and maxFragments', () => {
     );
     assert.deepEqual(feedThreeWays(input, limited), [
       err('SWITCHYARD_ERR_TOO_MANY_FRAGMENTS', 1009),
+    ]);
+  });
+});
+
+describe('fragments without a count (the default)', () => {
+  const unlimited = options({ maxFragments: undefined, maxPayload: 1 << 24 });
+
+  test('cuts a flood of empty fragments off with 1009 at the first frame past the allowance', () => {
+    // 6 bytes of header per masked empty frame: 10,922 of them are within the 64 KiB allowance.
+    const allowed = Math.floor(MAX_FRAMING_OVERHEAD / 6);
+    const frames = [c({ opcode: 1, payload: '', fin: false })];
+    for (let i = 1; i < allowed; i++) frames.push(c({ opcode: 0, payload: '', fin: false }));
+    // A last frame whose payload pays for its header completes the message.
+    const ok = new Receiver(unlimited);
+    ok.push(concat(...frames, c({ opcode: 0, payload: 'xy' })));
+    assert.deepEqual(drain(ok).map(plain), [msg('xy')]);
+    // One more empty frame is one too many.
+    const flood = new Receiver(unlimited);
+    flood.push(concat(...frames, c({ opcode: 0, payload: '', fin: false })));
+    assert.deepEqual(drain(flood).map(plain), [err('SWITCHYARD_ERR_TOO_MANY_FRAGMENTS', 1009)]);
+    assert.equal(flood.bufferedBytes, 0);
+  });
+
+  test('does not count control frames between fragments as framing of the message', () => {
+    const allowed = Math.floor(MAX_FRAMING_OVERHEAD / 6);
+    const frames = [c({ opcode: 1, payload: '', fin: false })];
+    for (let i = 1; i < allowed; i++) frames.push(c({ opcode: 0, payload: '', fin: false }));
+    const pings = Array.from({ length: 100 }, () => c({ opcode: 9, payload: '' }));
+    const r = new Receiver(unlimited);
+    r.push(concat(...pings, ...frames, ...pings, c({ opcode: 0, payload: 'xy' })));
+    const events = drain(r).map(plain);
+    assert.equal(events.length, 201);
+    assert.deepEqual(events.at(-1), msg('xy'));
+  });
+
+  test('joins small fragments of a text in order, across join blocks, three ways', () => {
+    const text = 'é€𝄞abc'.repeat(3000); // about 33 KB: more than two join blocks
+    const data = Buffer.from(text);
+    const frames: Uint8Array[] = [];
+    for (let at = 0; at < data.length; at += 7)
+      frames.push(
+        c({
+          opcode: at === 0 ? 1 : 0,
+          payload: data.subarray(at, at + 7),
+          fin: at + 7 >= data.length,
+        }),
+      );
+    assert.deepEqual(feedThreeWays(concat(...frames), unlimited), [msg(text)]);
+  });
+
+  test('joins small and large fragments in order, and a compressed message too', () => {
+    const big = new Uint8Array(5000).fill(0x42);
+    const input = concat(
+      c({ opcode: 2, payload: 'ab', rsv1: true, fin: false }),
+      c({ opcode: 0, payload: big, fin: false }),
+      c({ opcode: 0, payload: 'cd', fin: false }),
+      c({ opcode: 0, payload: big, fin: false }),
+      c({ opcode: 0, payload: 'ef' }),
+    );
+    const expected = concat(bytes('ab'), big, bytes('cd'), big, bytes('ef'));
+    assert.deepEqual(feedThreeWays(input, { ...unlimited, rsv1Allowed: true }), [
+      { type: 'compressed', binary: true, data: toHex(expected) },
     ]);
   });
 });

@@ -148,6 +148,72 @@ test('a message split into more than maxFragments frames fails with 1009', async
   await assertServes(s.url);
 });
 
+test('a 4 MiB message in 65,537 frames (64-byte fragments, empty final frame) goes through with the defaults (conformance 9.3.1, 9.4.1)', async (t) => {
+  const s = await startServer();
+  t.after(() => s.close());
+  const codes = errorCodes(s.server);
+  const received = new Promise<Buffer>((resolve) =>
+    s.server.on('connection', (ws) => ws.on('message', (data) => resolve(data as Buffer))),
+  );
+  const raw = await openRaw(s.port);
+  t.after(() => raw.destroy());
+  const payload = Buffer.alloc(4 * 1024 * 1024);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 31 + 7) & 0xff;
+  const frames: Buffer[] = [];
+  for (let at = 0; at < payload.length; at += 64) {
+    frames.push(clientFrame(at === 0 ? 2 : 0, payload.subarray(at, at + 64), false));
+  }
+  frames.push(clientFrame(0, '', true));
+  assert.equal(frames.length, 65_537);
+  raw.write(Buffer.concat(frames));
+  const data = await Promise.race([
+    received,
+    raw.closed().then(() => {
+      const last = serverFrames(afterHead(raw.received)).at(-1);
+      throw new Error(`the server closed with ${last?.payload.readUInt16BE(0)}: ${codes}`);
+    }),
+  ]);
+  assert.equal(data.length, payload.length);
+  assert.ok(data.equals(payload), 'the message is the fragments joined in order');
+  assert.deepEqual(codes, []);
+});
+
+test('a flood of empty fragments is cut off with 1009 by its framing bytes, with the default limits', async (t) => {
+  const s = await startServer();
+  t.after(() => s.close());
+  echo(s.server);
+  const codes = errorCodes(s.server);
+  const raw = await openRaw(s.port);
+  t.after(() => raw.destroy());
+  // 64 KiB of framing beyond the payload is 10,922 empty masked frames; send twice that.
+  const empty = clientFrame(0, '', false);
+  raw.write(Buffer.concat([clientFrame(1, 'a', false), ...Array(22_000).fill(empty)]));
+  assert.equal(await closeCodeOf(raw), 1009);
+  assert.deepEqual(codes, ['SWITCHYARD_ERR_TOO_MANY_FRAGMENTS']);
+  await assertServes(s.url);
+});
+
+test('a message in 64-byte fragments costs about its bytes, not an object per fragment', () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const receiver = new Receiver({ role: 'server', maxPayload: 16 << 20 });
+  const fragments = 65_536;
+  gc();
+  const m0 = process.memoryUsage();
+  // One socket read per frame, the worst case: every fragment arrives in a chunk of its own.
+  for (let i = 0; i < fragments; i++) {
+    receiver.push(clientFrame(i === 0 ? 2 : 0, Buffer.alloc(64, 1), false));
+    assert.equal(receiver.next(), null);
+  }
+  gc();
+  const m1 = process.memoryUsage();
+  // Backing stores of typed arrays are "external"; the objects that view them are on the heap.
+  const held = m1.heapUsed - m0.heapUsed + (m1.external - m0.external);
+  assert.equal(receiver.bufferedBytes, fragments * 64);
+  // 4 MiB of payload: joined, about 4.3 MB is held; kept one piece per fragment, 10.3 MB.
+  assert.ok(held < 6 * 1024 * 1024, `held ${held} bytes for 4 MiB in ${fragments} fragments`);
+});
+
 test('an incomplete message is cut off at maxPayload from the header that would pass it', async (t) => {
   const s = await startServer({ maxPayload: 64 * 1024 });
   t.after(() => s.close());

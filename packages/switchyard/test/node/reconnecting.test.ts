@@ -80,7 +80,11 @@ test('comes back after the server restarts on the same port', async (t) => {
   await next(ws, 'open');
   const reconnecting = next(ws, 'reconnecting');
   await s1.server.close({ timeout: 100 }); // closes with 1001 Going Away
-  assert.deepEqual((await reconnecting)[0].cause, { kind: 'close', code: 1001, reason: 'Server shutting down' });
+  assert.deepEqual((await reconnecting)[0].cause, {
+    kind: 'close',
+    code: 1001,
+    reason: 'Server shutting down',
+  });
   const s2 = new WebSocketServer({ logger: false });
   t.after(() => s2.close({ timeout: 100 }));
   echo(s2);
