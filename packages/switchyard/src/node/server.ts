@@ -62,6 +62,7 @@ import {
 import { PubSub, type PubSubOptions } from '../pubsub/topics.js';
 import { RESUME_PROTOCOL } from '../core/resume.js';
 import { routeUpgrades } from './upgrade-router.js';
+import { enforceHeadDeadline } from './head-deadline.js';
 import { checkOptions } from '../core/options.js';
 import { SERVER_CLOSE_OPTIONS, SERVER_DEFAULTS, SERVER_OPTIONS } from './options.js';
 
@@ -388,6 +389,18 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
       answerUnclaimed: (req, socket, status, protocols) =>
         this.answerUnclaimed(req, socket, status, protocols),
     });
+    if (!isHttp2Server(server)) {
+      // Half-sent heads are cut off at the handshake deadline here too (head-deadline.ts).
+      const leaveDeadline = enforceHeadDeadline(
+        server as HttpServer,
+        this.options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
+      );
+      const leaveRouter = this.leaveRouter;
+      this.leaveRouter = () => {
+        leaveDeadline();
+        leaveRouter?.();
+      };
+    }
     this.startHeartbeat();
   }
 
