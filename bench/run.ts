@@ -776,6 +776,22 @@ async function runH2(quick: boolean): Promise<unknown> {
   return JSON.parse(r.stdout.trim().split('\n').pop() as string);
 }
 
+/** Resumable against plain topics, in a process of its own (bench/resume.ts). */
+function runResume(quick: boolean): unknown {
+  const argv = ['--conditions=switchyard-source', '--expose-gc', '--import', 'tsx'];
+  const r = spawnSync(
+    process.execPath,
+    [...argv, join(here, 'resume.ts'), '--json', ...(quick ? ['--quick'] : [])],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 600_000,
+    },
+  );
+  if (r.status !== 0) throw new Error(`resume bench failed: ${r.stderr || r.error?.message}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = new Date();
@@ -812,11 +828,11 @@ async function main(): Promise<void> {
     let list = scenarios(args.quick);
     if (args.scenarios) {
       const unknown = args.scenarios.filter(
-        (n) => !list.some((s) => s.name === n) && !['micro', 'h2', 'curves'].includes(n),
+        (n) => !list.some((s) => s.name === n) && !['micro', 'h2', 'curves', 'resume'].includes(n),
       );
       if (unknown.length)
         throw new Error(
-          `unknown scenario ${unknown.join(', ')}: ${list.map((s) => s.name).join(', ')}, h2, micro`,
+          `unknown scenario ${unknown.join(', ')}: ${list.map((s) => s.name).join(', ')}, h2, resume, micro`,
         );
       list = list.filter((s) => args.scenarios!.includes(s.name));
       if (args.scenarios.includes('curves')) args.curves ??= true;
@@ -911,6 +927,12 @@ async function main(): Promise<void> {
   if (args.load && (args.scenarios === null || args.scenarios.includes('h2'))) {
     log('  echo over HTTP/2 beside HTTP/1.1…');
     report.h2 = await runH2(args.quick);
+  }
+
+  if (args.load && (args.scenarios === null || args.scenarios.includes('resume'))) {
+    log('  resumable topics against plain topics (bench/resume.ts)…');
+    report.resume = runResume(args.quick);
+    log(`  ${JSON.stringify(report.resume)}`);
   }
 
   if (args.micro) {
