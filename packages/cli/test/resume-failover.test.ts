@@ -114,6 +114,20 @@ async function serve(t: After, redisUrl: string) {
   return { child, url };
 }
 
+/** The numbers of 1..TOTAL not in `got`, as ranges (`3001-3040, 3107`), for the failure message. */
+function missing(got: readonly number[]): string {
+  const seen = new Set(got);
+  const ranges: string[] = [];
+  for (let i = 1; i <= TOTAL; i++) {
+    if (seen.has(i)) continue;
+    let j = i;
+    while (j < TOTAL && !seen.has(j + 1)) j++;
+    ranges.push(i === j ? String(i) : `${i}-${j}`);
+    i = j;
+  }
+  return ranges.slice(0, 10).join(', ') + (ranges.length > 10 ? ', ...' : '') || 'none';
+}
+
 type Failure = 'kill-instance' | 'cut-socket' | 'restart-redis';
 
 async function run(t: After & { skip(reason: string): void }, failure: Failure) {
@@ -166,7 +180,7 @@ async function run(t: After & { skip(reason: string): void }, failure: Failure) 
   const deadline = Date.now() + 60_000;
   while (got.length < TOTAL && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(gaps, []);
-  assert.equal(got.length, TOTAL, `got ${got.length} of ${TOTAL}`);
+  assert.equal(got.length, TOTAL, `got ${got.length} of ${TOTAL}; missing ${missing(got)}`);
   for (let i = 0; i < TOTAL; i++) {
     if (got[i] !== i + 1)
       assert.fail(`message ${i + 1} is ${got[i]} (${got.slice(Math.max(0, i - 3), i + 3)})`);

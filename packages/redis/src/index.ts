@@ -148,6 +148,12 @@ export class RedisBackplane implements Backplane {
   private closed = false;
   /** True from a lost connection until both connections are ready again. */
   private down = false;
+  /**
+   * Set when the connection is lost, cleared once both connections are back: then every
+   * wanted topic, once subscribed again, is resynced from its replay window (messages published
+   * meanwhile passed this instance by).
+   */
+  private resyncPending = false;
   /** Publishes lost during the current outage, and on which topics, for the report. */
   private lostInOutage = 0;
   private readonly lostTopics = new Set<string>();
@@ -335,6 +341,7 @@ export class RedisBackplane implements Backplane {
   private lost(error: unknown): void {
     if (this.closed || this.down) return;
     this.down = true;
+    this.resyncPending = true;
     this.stats.outages++;
     this.report(
       'connect',
@@ -347,9 +354,16 @@ export class RedisBackplane implements Backplane {
   private onReady(): void {
     if (this.closed) return;
     this.down = false;
+    // Only with both connections up is the subscription below real; until then, keep the flag.
+    const resync = this.resyncPending && this.isReady();
+    if (resync) this.resyncPending = false;
     // Subscriptions asked for while Redis was away, or dropped with the connection, are applied
-    // again; the same listener makes this a no-op for those node-redis restored itself.
-    for (const topic of this.wanted) void this.applySubscription(topic);
+    // again; the same listener makes this a no-op for those node-redis restored itself. Once a
+    // topic listens again, what it missed is read back from its window (resumable topics).
+    for (const topic of this.wanted) {
+      const applied = this.applySubscription(topic);
+      if (resync) void applied.then(() => this.host?.resync(topic));
+    }
     if (this.lostInOutage > 0) {
       const topics = [...this.lostTopics];
       this.report(
@@ -447,6 +461,13 @@ export class RedisBackplane implements Backplane {
         if (done > 0 && this.down) this.onReady();
         if (done === results.length) continue;
         const error = (results[done] as PromiseRejectedResult).reason as unknown;
+        if (isTransient(error)) {
+          // Redis is loading its data after a restart, or failing over: the same append will
+          // succeed shortly. Not an outage of the connection, so the reconnect logic is not
+          // involved; wait a little and send again from the first that failed.
+          await delay(TRANSIENT_RETRY_DELAY);
+          continue;
+        }
         if (error instanceof ErrorReply) {
           // Redis refused this one (not an outage): it would fail forever, so it goes.
           const [failed] = this.held.splice(0, 1);
@@ -503,14 +524,20 @@ export class RedisBackplane implements Backplane {
     await this.subscribing.get(topic);
     const channel = this.channel(topic);
     const keys = [`{${channel}}:seq`, `{${channel}}:log`];
-    const reply = (await this.send(keys[0], true, [
-      'EVAL',
-      RANGE_SCRIPT,
-      '2',
-      ...keys,
-      String(after + 1),
-      String(Date.now()),
-    ])) as [Buffer | number, Array<[Buffer, Buffer[]]>];
+    const args = ['EVAL', RANGE_SCRIPT, '2', ...keys, String(after + 1), String(Date.now())];
+    let reply: [Buffer | number, Array<[Buffer, Buffer[]]>];
+    // A resuming client or a repair waits out a short outage (a restart, a failover) rather
+    // than lose what the window holds: retried while Redis is away or loading, for a while.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        reply = (await this.send(keys[0], true, args)) as typeof reply;
+        break;
+      } catch (error) {
+        const retryable = isTransient(error) || !(error instanceof ErrorReply);
+        if (!retryable || this.closed || attempt >= RANGE_ATTEMPTS) throw error;
+        await delay(TRANSIENT_RETRY_DELAY);
+      }
+    }
     const last = Number(reply[0]);
     const oldest = Date.now() - bounds.maxAge;
     const entries: ReplayResult['entries'] = [];
@@ -595,6 +622,27 @@ export class RedisBackplane implements Backplane {
   ): void {
     this.host?.reportError(new BackplaneError(stage, text, { topic, cause, unrelayed }));
   }
+}
+
+/** Pause before sending again what Redis refused for a passing reason ({@link isTransient}). */
+const TRANSIENT_RETRY_DELAY = 200;
+/** How many times a replay window read is tried before the error goes to the caller (~10 s). */
+const RANGE_ATTEMPTS = 50;
+
+/**
+ * Errors that Redis answers while it cannot serve for a moment: loading its data set after a
+ * restart (LOADING), a script running too long (BUSY), a cluster resharding or failing over
+ * (TRYAGAIN, CLUSTERDOWN, MASTERDOWN), a replica promoted or demoted (READONLY).
+ */
+function isTransient(error: unknown): boolean {
+  return (
+    error instanceof ErrorReply &&
+    /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN|READONLY)\b/.test(error.message)
+  );
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** First byte of a sequenced message (`P`); a plain envelope starts with its version, 1. */

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReconnectingWebSocket, WebSocketServer, type GapInfo } from 'switchyard';
+import { createClient } from '@redis/client';
 import { RedisBackplane } from '../src/index.js';
 import { redisServer, skipUnlessAvailable, startRedis, until } from './helpers/redis.js';
 
@@ -107,4 +108,58 @@ test('a window too small for the gap gives the gap event with the range, from Re
     probe.got,
     Array.from({ length: 10 }, (_, i) => i + 21),
   );
+});
+
+/** Keeps Redis busy in a script for `ms`: meanwhile other clients are answered BUSY. */
+const BUSY_SCRIPT = `
+local t = redis.call('TIME')
+local t0 = t[1] * 1000000 + t[2]
+while true do
+  local now = redis.call('TIME')
+  if now[1] * 1000000 + now[2] - t0 > tonumber(ARGV[1]) * 1000 then return 1 end
+end
+`;
+
+test('Redis answering BUSY for a while (as it answers LOADING after a restart): appends and window reads wait, nothing is lost or doubled', async (t) => {
+  if (!skipUnlessAvailable(t, await redisServer())) return;
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const admin = createClient({ url: redis.url });
+  const busy = createClient({ url: redis.url });
+  // Without an 'error' listener node-redis throws when Redis stops at the end of the test.
+  for (const client of [admin, busy]) client.on('error', () => {});
+  await Promise.all([admin.connect(), busy.connect()]);
+  t.after(() => {
+    admin.destroy();
+    busy.destroy();
+  });
+  // Past 50 ms in a script, Redis answers every other client BUSY until the script ends.
+  await admin.configSet('busy-reply-threshold', '50');
+  const a = await instance(t, redis.url);
+  const live = resumer(t, () => a.url);
+  await new Promise((r) => live.ws.once('open', r));
+  for (let i = 1; i <= 20; i++) a.server.publish('feed', String(i));
+  await until(() => live.got.length === 20, 'the first 20', 10_000);
+
+  const script = busy.eval(BUSY_SCRIPT, { arguments: ['1500'] });
+  // Until the threshold has passed, commands just wait; from then on they are refused.
+  for (let i = 0; ; i++) {
+    const answer = await admin.ping().catch((error: Error) => error.message);
+    if (answer.startsWith('BUSY')) break;
+    assert.ok(i < 200, `Redis never said BUSY (${answer})`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  for (let i = 21; i <= 40; i++) a.server.publish('feed', String(i));
+  // A client resuming from position 10 meanwhile: its window read is refused at first.
+  const late = resumer(t, () => a.url);
+  (late.ws.resumePositions as Map<string, number>).set('feed', 10);
+  await script;
+
+  await until(() => live.got.length >= 40, `all 40 (have ${live.got.length})`, 20_000);
+  await until(() => late.got.length >= 30, `11 to 40 (have ${late.got.length})`, 20_000);
+  const expected = (from: number) => Array.from({ length: 41 - from }, (_, i) => i + from);
+  assert.deepEqual(live.got, expected(1));
+  assert.deepEqual(late.got, expected(11));
+  assert.deepEqual([...live.gaps, ...late.gaps], []);
+  assert.equal(a.backplane.stats.unrelayed, 0, 'nothing was given up on');
 });

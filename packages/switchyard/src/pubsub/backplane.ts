@@ -61,6 +61,14 @@ export interface BackplaneHost {
   deliver(message: BackplaneMessage): void;
   /** Reports a failure (logged, counted, published on `switchyard:backplane-error`). */
   reportError(error: BackplaneError): void;
+  /**
+   * For a backplane with a {@link ReplayStore}: this instance may have missed sequenced messages
+   * of `topic` (its link to the medium was lost and is back, subscription included). The host
+   * reads what followed the last position it delivered back from the window and delivers it
+   * first, so that even the tail of a stream that ended during the outage is not lost. Call it
+   * once the topic's subscription is applied again. Never throws.
+   */
+  resync(topic: string): void;
 }
 
 /**

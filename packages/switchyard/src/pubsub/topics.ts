@@ -182,6 +182,16 @@ export const PUBSUB_OPTIONS: OptionTable = {
 
 const NO_TOPICS: ReadonlySet<string> = new Set<string>();
 
+/** Where a topic of a shared replay window stands on this instance. */
+interface SequencedState {
+  /** The last position delivered to local subscribers. */
+  last: number;
+  /** While the window is read back: live messages held until it answers. */
+  repairing: BackplaneMessage[] | null;
+  /** A resync was asked for during a read: read again when it ends. */
+  again: boolean;
+}
+
 /** The topics of one server. Reached as `server.pubsub`; created by the server. */
 export class PubSub implements TopicHub {
   /** Counters since the server started. */
@@ -205,10 +215,7 @@ export class PubSub implements TopicHub {
   /** Resuming subscribers waiting for a shared window's answer: live messages held meanwhile. */
   private readonly catchingUp = new Map<WebSocket, Map<string, BackplaneMessage[]>>();
   /** Topics of a shared window: the last position delivered here, and a repair under way. */
-  private readonly sequenced = new Map<
-    string,
-    { last: number; repairing: BackplaneMessage[] | null }
-  >();
+  private readonly sequenced = new Map<string, SequencedState>();
   private closed = false;
   /** Subscribers with published messages queued and not written yet; flushed once per tick. */
   private toFlush = new Set<WebSocket>();
@@ -247,6 +254,7 @@ export class PubSub implements TopicHub {
       const host: BackplaneHost = {
         deliver: (message) => this.deliverRemote(message),
         reportError: (error) => this.reportError(error),
+        resync: (topic) => this.resync(topic),
       };
       this.callBackplane('connect', undefined, () => backplane.start(host));
     }
@@ -519,7 +527,7 @@ export class PubSub implements TopicHub {
     const topic = message.topic;
     let state = this.sequenced.get(topic);
     if (state === undefined) {
-      state = { last: position - 1, repairing: null };
+      state = { last: position - 1, repairing: null, again: false };
       this.sequenced.set(topic, state);
     }
     if (state.repairing !== null) {
@@ -527,44 +535,85 @@ export class PubSub implements TopicHub {
       return;
     }
     if (position <= state.last) return;
-    const store = this.backplane?.replay;
-    const bounds = this.replayBounds(topic);
-    if (position > state.last + 1 && store !== undefined && bounds !== null) {
-      const repairing: BackplaneMessage[] = [message];
-      state.repairing = repairing;
-      const from = state.last;
-      const done = (result: ReplayResult | null): void => {
-        if (this.sequenced.get(topic) !== state) return;
-        state.repairing = null;
-        if (result === null || result.gap !== null) {
-          this.logger?.warn('missed messages could not be read back from the replay window', {
-            topic,
-            from: from + 1,
-          });
-        }
-        for (const entry of result?.entries ?? []) {
-          if (entry.position > state.last) {
-            state.last = entry.position;
-            this.fanOut(topic, entry.data, entry.binary, null, entry.position);
-          }
-        }
-        // Whatever is still missing is gone: subscribers that resume will hear of it as a gap.
-        for (const held of repairing) {
-          const p = held.position as number;
-          if (p > state.last) {
-            state.last = p;
-            this.fanOut(topic, held.data, held.binary, null, p);
-          }
-        }
-      };
-      store.range(topic, from, bounds).then(done, (error: unknown) => {
-        this.reportError(toBackplaneError('delivery', error, topic));
-        done(null);
-      });
-      return;
-    }
+    if (position > state.last + 1 && this.repair(topic, state, [message])) return;
     state.last = position;
     this.fanOut(topic, message.data, message.binary, null, position);
+  }
+
+  /**
+   * The backplane lost its medium and has it back: messages of `topic` may have passed this
+   * instance by, the last ones of a burst included (no later message would reveal the jump).
+   * Reads what follows the last position delivered here back from the window.
+   */
+  private resync(topic: string): void {
+    if (this.closed) return;
+    const state = this.sequenced.get(topic);
+    // Nothing delivered here yet: the first message sets where this instance starts.
+    if (state === undefined) return;
+    if (state.repairing !== null) {
+      // A repair under way may have read the window before the outage ended: read it again.
+      state.again = true;
+      return;
+    }
+    try {
+      this.repair(topic, state, []);
+    } catch (error) {
+      this.reportError(toBackplaneError('delivery', error, topic));
+    }
+  }
+
+  /**
+   * Reads positions after `state.last` back from the shared window and delivers them, then the
+   * messages held meanwhile (`held`, and whatever arrives during the read), each once and in
+   * order. False when there is no window to read (the caller delivers as it can).
+   */
+  private repair(topic: string, state: SequencedState, held: BackplaneMessage[]): boolean {
+    const store = this.backplane?.replay;
+    const bounds = this.replayBounds(topic);
+    if (store === undefined || bounds === null) return false;
+    const repairing = held;
+    state.repairing = repairing;
+    state.again = false;
+    const from = state.last;
+    const done = (result: ReplayResult | null): void => {
+      if (this.closed || this.sequenced.get(topic) !== state) return;
+      state.repairing = null;
+      if (result === null || result.gap !== null) {
+        this.logger?.warn('missed messages could not be read back from the replay window', {
+          topic,
+          from: from + 1,
+        });
+      }
+      for (const entry of result?.entries ?? []) {
+        if (entry.position > state.last) {
+          state.last = entry.position;
+          this.fanOut(topic, entry.data, entry.binary, null, entry.position);
+        }
+      }
+      // Whatever is still missing is gone: subscribers that resume will hear of it as a gap.
+      for (const message of repairing) {
+        const p = message.position as number;
+        if (p > state.last) {
+          state.last = p;
+          this.fanOut(topic, message.data, message.binary, null, p);
+        }
+      }
+      if (state.again) this.resync(topic);
+    };
+    store.range(topic, from, bounds).then(
+      (result) => {
+        try {
+          done(result);
+        } catch (error) {
+          this.reportError(toBackplaneError('delivery', error, topic));
+        }
+      },
+      (error: unknown) => {
+        this.reportError(toBackplaneError('delivery', error, topic));
+        done(null);
+      },
+    );
+    return true;
   }
 
   private fanOut(

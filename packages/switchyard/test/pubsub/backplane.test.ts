@@ -41,7 +41,11 @@ test('in-process: two servers on one bus share topics, with no echo to the publi
 test('in-process: an instance without subscribers on a topic is not sent its messages', async (t) => {
   const bus = new InProcessBus();
   const delivered: BackplaneMessage[] = [];
-  const host = (): BackplaneHost => ({ deliver: (m) => delivered.push(m), reportError: () => {} });
+  const host = (): BackplaneHost => ({
+    deliver: (m) => delivered.push(m),
+    reportError: () => {},
+    resync: () => {},
+  });
   const one = new InProcessBackplane({ bus });
   const two = new InProcessBackplane({ bus });
   one.start(host());

@@ -8,7 +8,8 @@ import {
 import { connect } from '../../src/node/client.js';
 import { RESUME_PROTOCOL } from '../../src/core/resume.js';
 import type { PubSubOptions } from '../../src/pubsub/topics.js';
-import { ReplayWindow, replayAfter } from '../../src/pubsub/replay.js';
+import { ReplayWindow, replayAfter, type ReplayEntry } from '../../src/pubsub/replay.js';
+import type { Backplane, BackplaneHost } from '../../src/pubsub/backplane.js';
 import { startServer } from '../helpers/server.js';
 
 async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -190,4 +191,80 @@ test('replay can be chosen per topic; others are delivered with position 0', asy
   s.server.publish('live', 'y');
   await until(() => got.length === 2, 'two');
   assert.deepEqual(got, ['durable/a@1:x', 'live@0:y']);
+});
+
+/**
+ * A backplane with a shared window (as Redis Streams are) whose link to this instance can be
+ * cut: while `cut`, appends reach the window but are not delivered here, as when an instance's
+ * subscription connection is down while others keep publishing.
+ */
+function sharedWindowBackplane() {
+  const log: ReplayEntry[] = [];
+  const plane = {
+    host: null as BackplaneHost | null,
+    cut: false,
+    reads: 0,
+    start(host: BackplaneHost) {
+      plane.host = host;
+    },
+    subscribe() {},
+    unsubscribe() {},
+    publish() {},
+    close() {},
+    replay: {
+      append(message: { topic: string; data: Uint8Array; binary: boolean }) {
+        const position = log.length + 1;
+        log.push({ position, data: message.data, binary: message.binary });
+        if (!plane.cut) plane.host?.deliver({ ...message, position });
+      },
+      async range(_topic: string, after: number) {
+        plane.reads++;
+        await new Promise((r) => setTimeout(r, 5));
+        return replayAfter(after, log.length, log.slice(after));
+      },
+    },
+  };
+  return plane satisfies Backplane;
+}
+
+test('an instance that missed positions of a shared window reads them back, on a jump and on resync', async (t) => {
+  const plane = sharedWindowBackplane();
+  const s = await startServer({ pubsub: { replay: { maxMessages: 100 }, backplane: plane } });
+  t.after(() => s.close());
+  s.server.on('connection', (ws) => ws.subscribe('news'));
+  const client = await connect(s.url);
+  t.after(() => client.terminate());
+  const got: string[] = [];
+  client.on('message', (data) => got.push(String(data)));
+  await until(() => s.server.pubsub.subscriberCount('news') === 1, 'the subscription');
+  s.server.publish('news', '1');
+  await until(() => got.length === 1, 'message 1');
+
+  // Missed in the middle: the next live message reveals the jump.
+  plane.cut = true;
+  s.server.publish('news', '2');
+  s.server.publish('news', '3');
+  plane.cut = false;
+  s.server.publish('news', '4');
+  await until(() => got.length === 4, 'messages 2 to 4');
+
+  // Missed at the end of a burst: no later message comes, the backplane asks for a resync.
+  plane.cut = true;
+  s.server.publish('news', '5');
+  s.server.publish('news', '6');
+  plane.cut = false;
+  plane.host!.resync('news');
+  // Live messages during the read are held and come after what is read back, each once.
+  s.server.publish('news', '7');
+  plane.host!.resync('news');
+  await until(() => got.length === 7, 'messages 5 to 7');
+  // A resync with nothing missed reads the window and delivers nothing twice.
+  const reads = plane.reads;
+  plane.host!.resync('news');
+  await until(() => plane.reads > reads, 'the read');
+  s.server.publish('news', '8');
+  await until(() => got.length === 8, 'message 8');
+  assert.deepEqual(got, ['1', '2', '3', '4', '5', '6', '7', '8']);
+  // A topic with nothing delivered yet has nothing to resync.
+  plane.host!.resync('other');
 });
