@@ -11,11 +11,11 @@ import {
 import {
   CONNECT_OPTIONS,
   HEARTBEAT_OPTIONS,
-  RECONNECT_OPTIONS,
   SERVER_CLOSE_OPTIONS,
   SERVER_OPTIONS,
   WEBSOCKET_OPTIONS,
 } from '../../src/node/options.js';
+import { RECONNECT_OPTIONS } from '../../src/core/reconnecting-client.js';
 import { PUBSUB_OPTIONS } from '../../src/pubsub/topics.js';
 import { REPLAY_OPTIONS } from '../../src/pubsub/replay.js';
 
