@@ -33,7 +33,8 @@ import {
   queueFullError,
 } from '../core/reconnecting-client.js';
 import { ReadyState, type ReadyStateValue } from '../core/connection.js';
-import { connect, parseWebSocketUrl, type ConnectOptions } from './client.js';
+import { connect, type ConnectOptions } from './client.js';
+import { parseWebSocketUrl } from '../core/websocket-url.js';
 import { checkOptions } from '../core/options.js';
 import { RECONNECTING_OPTIONS } from './options.js';
 import { resolveLogger, type Logger } from './diagnostics.js';
