@@ -7,7 +7,7 @@
  */
 import { LocalProtocolError } from './errors.js';
 import { is, type OptionTable } from './options.js';
-import { RECONNECT_DEFAULTS, type OutboundQueue } from './reconnect.js';
+import { RECONNECT_DEFAULTS, type DisconnectCause, type OutboundQueue } from './reconnect.js';
 
 /** `reconnect: { ... }` of both `ReconnectingWebSocket` classes. */
 export const RECONNECT_OPTIONS: OptionTable = {
@@ -84,6 +84,16 @@ export function gaveUpError(url: string, attempts: number): LocalProtocolError {
     'SWITCHYARD_ERR_RECONNECT_GAVE_UP',
     `Gave up reconnecting to ${url} after ${attempts} attempts (reconnect.maxRetries)`,
   );
+}
+
+/**
+ * The code and reason of the last `close` when `cause` is not retried: the socket's own for a
+ * close, 1006 (abnormal, RFC 6455 §7.4.1) for a socket that never opened.
+ */
+export function finalClose(cause: DisconnectCause): { code: number; reason: string } {
+  return cause.kind === 'close'
+    ? { code: cause.code, reason: cause.reason }
+    : { code: 1006, reason: '' };
 }
 
 /** The error of `send` after `close()`. */

@@ -29,6 +29,7 @@ import { RemoteProtocolError, SwitchyardError, UnexpectedResponseError } from '.
 import {
   MessageInbox,
   closedError,
+  finalClose,
   gaveUpError,
   queueFullError,
 } from '../core/reconnecting-client.js';
@@ -276,8 +277,8 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
       if (decision.reason === 'max-retries') {
         this.report(gaveUpError(this.url, this.policy.attempt));
       }
-      const code = cause.kind === 'close' ? cause.code : 1006;
-      this.finish(code, cause.kind === 'close' ? cause.reason : '');
+      const { code, reason } = finalClose(cause);
+      this.finish(code, reason);
       return;
     }
     this.emit('reconnecting', { attempt: decision.attempt, delay: decision.delay, cause });

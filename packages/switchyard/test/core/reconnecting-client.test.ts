@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   MessageInbox,
   closedError,
+  finalClose,
   gaveUpError,
   queueFullError,
 } from '../../src/core/reconnecting-client.js';
@@ -58,4 +59,19 @@ test('the errors name the limit, the attempts and the state', () => {
   assert.equal(gaveUp.code, 'SWITCHYARD_ERR_RECONNECT_GAVE_UP');
   assert.match(gaveUp.message, /ws:\/\/h\/ after 3 attempts/);
   assert.equal(closedError().code, 'SWITCHYARD_ERR_INVALID_STATE');
+});
+
+test("the last close is the socket's own, or 1006 for a socket that never opened", () => {
+  assert.deepEqual(finalClose({ kind: 'close', code: 4000, reason: 'no' }), {
+    code: 4000,
+    reason: 'no',
+  });
+  assert.deepEqual(finalClose({ kind: 'network', error: new Error('refused') }), {
+    code: 1006,
+    reason: '',
+  });
+  assert.deepEqual(finalClose({ kind: 'handshake', status: 401, retryAfterMs: null }), {
+    code: 1006,
+    reason: '',
+  });
 });
