@@ -4,6 +4,8 @@
  *
  *   packages/cli, packages/redis   the library's public entry points only
  *   src/ws                         the ws-compatible adapter over the public API (src/index.ts)
+ *   src/browser                    switchyard/browser: the reconnecting client for browsers;
+ *                                  may use core only (it is bundled for pages: no Node module)
  *   src/pubsub                     topics and backplanes; may use node and core
  *   src/node                       I/O; may use core, never pubsub (one exception below)
  *   src/core                       sans-I/O: no node:* module, nothing from node or pubsub
@@ -92,6 +94,24 @@ module.exports = {
       comment: 'src/ws sits on top of the library: core, node and pubsub never import it.',
       from: { path: `${SRC}/(core|node|pubsub)/` },
       to: { path: `${SRC}/ws/` },
+    },
+    {
+      name: 'browser-core-only',
+      severity: 'error',
+      comment:
+        'switchyard/browser runs in pages and workers: it may import src/browser and src/core, ' +
+        'never node, pubsub, ws or the package entry, nor any Node built-in.',
+      from: { path: `${SRC}/browser/` },
+      to: { pathNot: `${SRC}/(browser|core)/` },
+    },
+    {
+      name: 'nothing-uses-browser',
+      severity: 'error',
+      comment:
+        'src/browser is a leaf entry point: shared logic goes down to core, where both ' +
+        'reconnecting clients import it.',
+      from: { path: SRC, pathNot: `${SRC}/browser/` },
+      to: { path: `${SRC}/browser/` },
     },
     {
       name: 'packages-use-public-api',

@@ -1,6 +1,21 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Node's modules: neither the sans-I/O core nor the browser entry may import them. */
+const NODE_MODULES = [
+  'node:*',
+  'fs',
+  'net',
+  'http',
+  'https',
+  'tls',
+  'zlib',
+  'crypto',
+  'stream',
+  'events',
+  'buffer',
+];
+
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'bench/results/**'] },
   js.configs.recommended,
@@ -42,19 +57,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: [
-                'node:*',
-                'fs',
-                'net',
-                'http',
-                'https',
-                'tls',
-                'zlib',
-                'crypto',
-                'stream',
-                'events',
-                'buffer',
-              ],
+              group: NODE_MODULES,
               message: 'src/core is sans-I/O: no Node modules.',
             },
           ],
@@ -69,6 +72,29 @@ export default tseslint.config(
         'Buffer',
         'require',
       ],
+    },
+  },
+  {
+    // switchyard/browser is bundled for pages and workers: no Node module or Node-only global,
+    // and nothing of the library but core (.dependency-cruiser.cjs says the same for depcruise).
+    files: ['packages/switchyard/src/browser/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: NODE_MODULES,
+              message: 'switchyard/browser runs in browsers: no Node modules.',
+            },
+            {
+              group: ['../node/*', '../pubsub/*', '../ws/*', '../index.js'],
+              message: 'switchyard/browser may import src/core only.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': ['error', 'setImmediate', 'process', 'Buffer', 'require'],
     },
   },
 );

@@ -27,13 +27,36 @@ export const RESUME_PROTOCOL = 'switchyard.resume.v1';
 /** The query parameter that carries the client's positions in the upgrade URL. */
 export const RESUME_QUERY_PARAM = 'sy-resume';
 
-/** A decoded server message under {@link RESUME_PROTOCOL}. */
-export type ResumeFrame =
-  | { kind: 'message'; topic: string; position: number; payload: Uint8Array }
-  | { kind: 'direct'; payload: Uint8Array }
+/**
+ * A decoded server message under {@link RESUME_PROTOCOL}. The payload is bytes for a message
+ * read as bytes ({@link decodeResumeFrame}), a string for one read as text
+ * ({@link decodeResumeText}, what a browser's `WebSocket` hands over for a text frame).
+ */
+export type ResumeFrame<P = Uint8Array> =
+  | { kind: 'message'; topic: string; position: number; payload: P }
+  | { kind: 'direct'; payload: P }
   | { kind: 'gap'; topic: string; from: number; to: number | null };
 
+/** Where a message came from, under the resume exchange. */
+export interface MessageMeta {
+  /** The topic it was published on. */
+  topic: string;
+  /** Its position in the topic (1, 2, 3 ...), the same on every server instance. */
+  position: number;
+}
+
+/** A range of topic positions that the server could not replay. */
+export interface GapInfo {
+  topic: string;
+  /** First lost position. */
+  from: number;
+  /** Last lost position, or null when unknown (the server's sequence restarted). */
+  to: number | null;
+}
+
 const NEWLINE = 0x0a;
+/** The longest header line read, in bytes (or characters, for text): topics are short. */
+const MAX_HEADER = 4096;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -56,14 +79,28 @@ export function encodeGap(topic: string, from: number, to: number | null): Uint8
  */
 export function decodeResumeFrame(bytes: Uint8Array): ResumeFrame | null {
   const end = bytes.indexOf(NEWLINE);
-  if (end < 0 || end > 4096) return null;
+  if (end < 0 || end > MAX_HEADER) return null;
   let line: string;
   try {
     line = decoder.decode(bytes.subarray(0, end));
   } catch {
     return null;
   }
-  const payload = bytes.subarray(end + 1);
+  return decodeHeader(line, bytes.subarray(end + 1), end + 1 === bytes.length);
+}
+
+/**
+ * Decodes a server text message that is already a string (a browser's `MessageEvent.data`),
+ * without encoding it back to bytes. Returns null as {@link decodeResumeFrame} does.
+ */
+export function decodeResumeText(text: string): ResumeFrame<string> | null {
+  const end = text.indexOf('\n');
+  if (end < 0 || end > MAX_HEADER) return null;
+  return decodeHeader(text.slice(0, end), text.slice(end + 1), end + 1 === text.length);
+}
+
+/** Reads a header line; `empty` says whether nothing follows it (a gap notice has no payload). */
+function decodeHeader<P>(line: string, payload: P, empty: boolean): ResumeFrame<P> | null {
   const parts = line.split(' ');
   try {
     if (parts[0] === 'd' && parts.length === 1) return { kind: 'direct', payload };
@@ -72,7 +109,7 @@ export function decodeResumeFrame(bytes: Uint8Array): ResumeFrame | null {
       if (position === null) return null;
       return { kind: 'message', topic: decodeURIComponent(parts[1]), position, payload };
     }
-    if (parts[0] === 'g' && parts.length === 4 && payload.length === 0) {
+    if (parts[0] === 'g' && parts.length === 4 && empty) {
       const from = parsePosition(parts[2]);
       const to = parts[3] === '*' ? null : parsePosition(parts[3]);
       if (from === null || (to === null && parts[3] !== '*')) return null;
@@ -119,4 +156,69 @@ export function parseResumePositions(
     }
   }
   return positions;
+}
+
+/** What a client does with one server message, as {@link ResumeTracker.receive} decides. */
+export type ResumeDelivery<P> =
+  /** Hand the payload to the application; `meta` is set for a topic message. */
+  | { action: 'deliver'; payload: P; meta: MessageMeta | undefined }
+  /** Report the lost range to the application. */
+  | { action: 'gap'; gap: GapInfo }
+  /** A position already delivered (a replay that overlaps the live stream): drop it. */
+  | { action: 'drop' }
+  /** The message does not follow the exchange: close the connection with 1002. */
+  | { action: 'fail'; reason: string };
+
+/**
+ * The client's side of the resume exchange, without I/O (rules 1, 2 and 5 of docs/resume.md):
+ * which subprotocols to offer, which URL to connect to, and what each server message means for
+ * the application. One per logical connection, kept across its sockets.
+ *
+ * @example
+ * const resume = new ResumeTracker();
+ * const ws = new WebSocket(resume.url(base), resume.protocols(['chat.v1']));
+ * ws.onmessage = (event) => {
+ *   const outcome = resume.receive(decodeResumeText(event.data));
+ *   if (outcome.action === 'deliver') show(outcome.payload, outcome.meta);
+ * };
+ */
+export class ResumeTracker {
+  /** The highest position delivered per topic: presented on the next connection. */
+  readonly positions = new Map<string, number>();
+
+  /** The subprotocols to offer: {@link RESUME_PROTOCOL} first, then the application's own. */
+  protocols(offered: string | readonly string[] | undefined): string[] {
+    const list = offered === undefined ? [] : typeof offered === 'string' ? [offered] : offered;
+    return [RESUME_PROTOCOL, ...list.filter((p) => p !== RESUME_PROTOCOL)];
+  }
+
+  /** `url` with the positions seen so far in its `sy-resume` parameter (none before any). */
+  url(url: string): string {
+    if (this.positions.size === 0) return url;
+    const target = new URL(url);
+    target.searchParams.set(RESUME_QUERY_PARAM, formatResumePositions(this.positions));
+    return target.href;
+  }
+
+  /** What to do with a decoded server message (null: one that did not decode). */
+  receive<P>(frame: ResumeFrame<P> | null): ResumeDelivery<P> {
+    if (frame === null) {
+      return { action: 'fail', reason: 'Message without a switchyard.resume.v1 header' };
+    }
+    if (frame.kind === 'gap') {
+      // The range is gone; whatever comes next on this topic is where the client now stands.
+      this.positions.delete(frame.topic);
+      return { action: 'gap', gap: { topic: frame.topic, from: frame.from, to: frame.to } };
+    }
+    if (frame.kind === 'direct')
+      return { action: 'deliver', payload: frame.payload, meta: undefined };
+    const meta = { topic: frame.topic, position: frame.position };
+    // Position 0: a topic without a replay window, nothing to resume from.
+    if (frame.position === 0) return { action: 'deliver', payload: frame.payload, meta };
+    const last = this.positions.get(frame.topic);
+    // Exactly once: a position already delivered (a replay overlapping the live stream) is not.
+    if (last !== undefined && frame.position <= last) return { action: 'drop' };
+    this.positions.set(frame.topic, frame.position);
+    return { action: 'deliver', payload: frame.payload, meta };
+  }
 }

@@ -3,7 +3,8 @@
  * code written for browsers runs unchanged on Node: `new WebSocket(url, protocols)`, `onmessage`,
  * `binaryType`, `bufferedAmount`, `EventTarget`.
  */
-import { connect, parseWebSocketUrl, type ConnectOptions } from './client.js';
+import { connect, type ConnectOptions } from './client.js';
+import { parseWebSocketUrl } from '../core/websocket-url.js';
 import type { WebSocket as NodeWebSocket } from './websocket.js';
 import { ReadyState, type ReadyStateValue } from '../core/connection.js';
 import { resolveLogger, type Logger } from './diagnostics.js';

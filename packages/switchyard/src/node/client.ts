@@ -28,6 +28,7 @@ import { WebSocket } from './websocket.js';
 import { connectHttp2 } from './http2.js';
 import type { ConnectOptions } from './connect-options.js';
 import { checkOptions } from '../core/options.js';
+import { parseWebSocketUrl } from '../core/websocket-url.js';
 import { CONNECT_DEFAULTS, CONNECT_OPTIONS, HEARTBEAT_DEFAULTS } from './options.js';
 
 export type { ConnectOptions };
@@ -75,29 +76,6 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
     }
     target = parseWebSocketUrl(new URL(outcome.location, target.href.replace(/^ws/, 'http')));
   }
-}
-
-/** Normalises a ws/wss/http/https URL; RFC 6455 §3 allows no fragment, so one is dropped. */
-export function parseWebSocketUrl(input: string | URL): URL {
-  let url: URL;
-  try {
-    url = new URL(input);
-  } catch {
-    throw new LocalProtocolError(
-      'SWITCHYARD_ERR_INVALID_ARGUMENT',
-      `Invalid URL: ${String(input)}`,
-    );
-  }
-  if (url.protocol === 'http:') url.protocol = 'ws:';
-  else if (url.protocol === 'https:') url.protocol = 'wss:';
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    throw new LocalProtocolError(
-      'SWITCHYARD_ERR_INVALID_ARGUMENT',
-      `The URL scheme must be ws: or wss: (or http:/https:), got ${url.protocol}`,
-    );
-  }
-  url.hash = '';
-  return url;
 }
 
 type Attempt = { websocket: WebSocket } | { location: string; error: UnexpectedResponseError };

@@ -10,7 +10,7 @@
  * whose `verifyClient` were silently ignored would run with its authentication gone.
  */
 import { CONNECTION_DEFAULTS } from '../core/connection.js';
-import { RECONNECT_DEFAULTS } from '../core/reconnect.js';
+import { RECONNECT_OPTIONS } from '../core/reconnecting-client.js';
 import { is, type OptionSpec, type OptionTable } from '../core/options.js';
 import { DEFLATE_DEFAULTS } from './deflate.js';
 import { WEBSOCKET_DEFAULTS } from './websocket.js';
@@ -353,58 +353,6 @@ export const SERVER_OPTIONS: OptionTable = {
       'there is no equivalent; attach your data to `ws.context` from the `onUpgrade` hook.',
     callback: 'listen to the `listening` event, or `await server.listen(port, host)`.',
   },
-};
-
-/** `reconnect: { ... }` of `ReconnectingWebSocket`. */
-export const RECONNECT_OPTIONS: OptionTable = {
-  owner: 'reconnect',
-  options: [
-    {
-      name: 'minDelay',
-      check: is.milliseconds,
-      default: RECONNECT_DEFAULTS.minDelay,
-      defaultText: '500 ms',
-      meaning: 'the first backoff delay',
-    },
-    {
-      name: 'maxDelay',
-      check: is.milliseconds,
-      default: RECONNECT_DEFAULTS.maxDelay,
-      defaultText: '30,000 ms',
-      meaning: 'the longest backoff delay',
-    },
-    {
-      name: 'factor',
-      check: {
-        type: 'number',
-        expected: 'a number of at least 1',
-        test: (v) => typeof v === 'number' && Number.isFinite(v) && v >= 1,
-      },
-      default: RECONNECT_DEFAULTS.factor,
-      meaning: 'how much the delay grows per attempt',
-    },
-    {
-      name: 'maxRetries',
-      check: is.integer(0, true),
-      default: RECONNECT_DEFAULTS.maxRetries,
-      defaultText: 'Infinity',
-      meaning: 'attempts without an open before giving up',
-    },
-    { name: 'shouldReconnect', check: is.function, meaning: '`(cause, attempt) => boolean`' },
-    {
-      name: 'maxQueuedMessages',
-      check: is.integer(0, true),
-      default: RECONNECT_DEFAULTS.maxQueuedMessages,
-      meaning: 'messages queued while disconnected',
-    },
-    {
-      name: 'maxQueuedBytes',
-      check: is.integer(0, true),
-      default: RECONNECT_DEFAULTS.maxQueuedBytes,
-      meaning: 'bytes queued while disconnected',
-    },
-    { name: 'random', check: is.function, meaning: 'the jitter source, `() => number` in [0, 1)' },
-  ],
 };
 
 /** `server.close({ code, reason, timeout })`. */

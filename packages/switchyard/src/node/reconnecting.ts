@@ -20,18 +20,22 @@ import {
 } from '../core/reconnect.js';
 import {
   RESUME_PROTOCOL,
-  RESUME_QUERY_PARAM,
+  ResumeTracker,
   decodeResumeFrame,
-  formatResumePositions,
+  type GapInfo,
+  type MessageMeta,
 } from '../core/resume.js';
+import { RemoteProtocolError, SwitchyardError, UnexpectedResponseError } from '../core/errors.js';
 import {
-  LocalProtocolError,
-  RemoteProtocolError,
-  SwitchyardError,
-  UnexpectedResponseError,
-} from '../core/errors.js';
+  MessageInbox,
+  closedError,
+  finalClose,
+  gaveUpError,
+  queueFullError,
+} from '../core/reconnecting-client.js';
 import { ReadyState, type ReadyStateValue } from '../core/connection.js';
-import { connect, parseWebSocketUrl, type ConnectOptions } from './client.js';
+import { connect, type ConnectOptions } from './client.js';
+import { parseWebSocketUrl } from '../core/websocket-url.js';
 import { checkOptions } from '../core/options.js';
 import { RECONNECTING_OPTIONS } from './options.js';
 import { resolveLogger, type Logger } from './diagnostics.js';
@@ -48,22 +52,7 @@ export interface ReconnectingWebSocketOptions extends Omit<ConnectOptions, 'sign
   resume?: boolean;
 }
 
-/** Where a message came from, under the resume exchange. */
-export interface MessageMeta {
-  /** The topic it was published on. */
-  topic: string;
-  /** Its position in the topic (1, 2, 3 ...), the same on every server instance. */
-  position: number;
-}
-
-/** A range of topic positions that the server could not replay. */
-export interface GapInfo {
-  topic: string;
-  /** First lost position. */
-  from: number;
-  /** Last lost position, or null when unknown (the server's sequence restarted). */
-  to: number | null;
-}
+export type { GapInfo, MessageMeta };
 
 /** The events of a {@link ReconnectingWebSocket}. */
 export interface ReconnectingWebSocketEvents {
@@ -99,9 +88,9 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
   private readonly options: ConnectOptions;
   private readonly policy: ReconnectPolicy;
   private readonly queue: OutboundQueue<Outgoing>;
-  private readonly resumeEnabled: boolean;
+  /** The resume exchange's state, or null without `resume: true`. */
+  private readonly resume: ResumeTracker | null;
   private readonly textAsBuffer: boolean;
-  private readonly positions = new Map<string, number>();
   private readonly logger: Logger | null;
   private current: WebSocket | null = null;
   private abort: AbortController | null = null;
@@ -109,8 +98,7 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
   private ended = false;
   private closeRequested: { code: number | undefined; reason: string | undefined } | null = null;
   private opens = 0;
-  private inbox: IncomingMessageData[] | null = null;
-  private waiters: Array<(result: IteratorResult<IncomingMessageData>) => void> = [];
+  private readonly inbox = new MessageInbox<IncomingMessageData>();
 
   /**
    * @param url where to connect, or a function called before every attempt (to pick another
@@ -128,16 +116,14 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
     this.url = parseWebSocketUrl(typeof url === 'function' ? url() : url).href;
     this.policy = new ReconnectPolicy(reconnect);
     this.queue = new OutboundQueue(reconnect?.maxQueuedMessages, reconnect?.maxQueuedBytes);
-    this.resumeEnabled = resume === true;
+    this.resume = resume === true ? new ResumeTracker() : null;
     this.textAsBuffer = connectOptions.textAsBuffer === true;
     this.logger = resolveLogger(options.logger);
     this.options = connectOptions;
-    if (this.resumeEnabled) {
-      const offered = connectOptions.protocols;
-      const list = offered === undefined ? [] : typeof offered === 'string' ? [offered] : offered;
+    if (this.resume !== null) {
       this.options = {
         ...connectOptions,
-        protocols: [RESUME_PROTOCOL, ...list.filter((p) => p !== RESUME_PROTOCOL)],
+        protocols: this.resume.protocols(connectOptions.protocols),
         textAsBuffer: true,
       };
     }
@@ -163,7 +149,7 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
 
   /** The last position seen per topic (resume exchange), as presented on the next connect. */
   get resumePositions(): ReadonlyMap<string, number> {
-    return this.positions;
+    return this.resume?.positions ?? NO_POSITIONS;
   }
 
   /**
@@ -172,25 +158,13 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
    * limit; the message is dropped then).
    */
   send(data: SendData, options?: SendOptions): boolean {
-    if (this.ended || this.closeRequested !== null) {
-      throw new LocalProtocolError(
-        'SWITCHYARD_ERR_INVALID_STATE',
-        'Cannot send: the reconnecting WebSocket was closed',
-      );
-    }
+    if (this.ended || this.closeRequested !== null) throw closedError();
     const ws = this.current;
     if (ws !== null && ws.readyState === ReadyState.OPEN) return ws.send(data, options);
     const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     const over = this.queue.push({ data, options }, bytes);
     if (over === null) return true;
-    this.report(
-      new LocalProtocolError(
-        'SWITCHYARD_ERR_RECONNECT_QUEUE_FULL',
-        over === 'messages'
-          ? `Message dropped: ${this.queue.maxMessages} messages already wait for a connection (reconnect.maxQueuedMessages)`
-          : `Message dropped: ${this.queue.bytes} bytes wait for a connection and ${bytes} more would pass reconnect.maxQueuedBytes (${this.queue.maxBytes})`,
-      ),
-    );
+    this.report(queueFullError(this.queue, over, bytes));
     return false;
   }
 
@@ -208,20 +182,7 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
 
   /** Messages of every socket, in order, until the logical connection ends. */
   [Symbol.asyncIterator](): AsyncIterator<IncomingMessageData> {
-    if (this.inbox === null) this.inbox = [];
-    return {
-      next: () => {
-        const item = this.inbox?.shift();
-        if (item !== undefined) return Promise.resolve({ value: item, done: false });
-        if (this.ended) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => this.waiters.push(resolve));
-      },
-      return: () => {
-        this.inbox = null;
-        this.releaseWaiters();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
+    return this.inbox.iterator();
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -256,10 +217,7 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
 
   private targetUrl(): string {
     if (this.urlProvider !== null) this.url = parseWebSocketUrl(this.urlProvider()).href;
-    if (!this.resumeEnabled || this.positions.size === 0) return this.url;
-    const url = new URL(this.url);
-    url.searchParams.set(RESUME_QUERY_PARAM, formatResumePositions(this.positions));
-    return url.href;
+    return this.resume?.url(this.url) ?? this.url;
   }
 
   private bind(ws: WebSocket): void {
@@ -270,7 +228,7 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
       return;
     }
     this.current = ws;
-    const resumed = this.resumeEnabled && ws.protocol === RESUME_PROTOCOL;
+    const resumed = this.resume !== null && ws.protocol === RESUME_PROTOCOL;
     ws.on('message', (data, isBinary) => {
       if (resumed) this.receiveResumed(ws, data as Buffer, isBinary);
       else this.deliver(data, isBinary, undefined);
@@ -289,61 +247,38 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
   }
 
   private receiveResumed(ws: WebSocket, data: Buffer, isBinary: boolean): void {
-    const frame = decodeResumeFrame(data);
-    if (frame === null) {
-      ws.close(1002, 'Message without a switchyard.resume.v1 header');
-      return;
+    const outcome = this.resume!.receive(decodeResumeFrame(data));
+    switch (outcome.action) {
+      case 'fail':
+        ws.close(1002, outcome.reason);
+        return;
+      case 'gap':
+        this.emit('gap', outcome.gap);
+        return;
+      case 'drop':
+        return;
+      case 'deliver': {
+        const { payload } = outcome;
+        const buffer = Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+        const body = isBinary || this.textAsBuffer ? buffer : buffer.toString();
+        this.deliver(body, isBinary, outcome.meta);
+      }
     }
-    if (frame.kind === 'gap') {
-      // The range is gone; whatever comes next on this topic is where the client now stands.
-      this.positions.delete(frame.topic);
-      this.emit('gap', { topic: frame.topic, from: frame.from, to: frame.to });
-      return;
-    }
-    const payload = Buffer.from(
-      frame.payload.buffer,
-      frame.payload.byteOffset,
-      frame.payload.length,
-    );
-    const body = isBinary || this.textAsBuffer ? payload : payload.toString();
-    if (frame.kind === 'direct') {
-      this.deliver(body, isBinary, undefined);
-      return;
-    }
-    if (frame.position === 0) {
-      // A topic without a replay window: nothing to resume from.
-      this.deliver(body, isBinary, { topic: frame.topic, position: 0 });
-      return;
-    }
-    const last = this.positions.get(frame.topic);
-    // Exactly once: a position already delivered (a replay overlapping the live stream) is not.
-    if (last !== undefined && frame.position <= last) return;
-    this.positions.set(frame.topic, frame.position);
-    this.deliver(body, isBinary, { topic: frame.topic, position: frame.position });
   }
 
   private deliver(data: string | Buffer, isBinary: boolean, meta: MessageMeta | undefined): void {
     this.emit('message', data, isBinary, meta);
-    if (this.inbox !== null) {
-      const waiter = this.waiters.shift();
-      if (waiter !== undefined) waiter({ value: { data, isBinary }, done: false });
-      else this.inbox.push({ data, isBinary });
-    }
+    this.inbox.push({ data, isBinary });
   }
 
   private disconnected(cause: DisconnectCause): void {
     const decision = this.policy.next(cause);
     if (decision.action === 'stop') {
       if (decision.reason === 'max-retries') {
-        this.report(
-          new LocalProtocolError(
-            'SWITCHYARD_ERR_RECONNECT_GAVE_UP',
-            `Gave up reconnecting to ${this.url} after ${this.policy.attempt} attempts (reconnect.maxRetries)`,
-          ),
-        );
+        this.report(gaveUpError(this.url, this.policy.attempt));
       }
-      const code = cause.kind === 'close' ? cause.code : 1006;
-      this.finish(code, cause.kind === 'close' ? cause.reason : '');
+      const { code, reason } = finalClose(cause);
+      this.finish(code, reason);
       return;
     }
     this.emit('reconnecting', { attempt: decision.attempt, delay: decision.delay, cause });
@@ -361,14 +296,8 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
         url: this.url,
       });
     }
-    this.releaseWaiters();
+    this.inbox.end();
     this.emit('close', code, reason);
-  }
-
-  private releaseWaiters(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const resolve of waiters) resolve({ value: undefined, done: true });
   }
 
   private report(error: Error): void {
@@ -381,6 +310,8 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
       });
   }
 }
+
+const NO_POSITIONS: ReadonlyMap<string, number> = new Map();
 
 /** What a failed `connect()` means for the policy. */
 function causeOfFailure(error: Error): DisconnectCause {

@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   DIRECT_HEADER,
+  RESUME_PROTOCOL,
+  ResumeTracker,
   decodeResumeFrame,
+  decodeResumeText,
   encodeGap,
   encodeMessageHeader,
   formatResumePositions,
@@ -45,20 +48,88 @@ test('direct messages and gaps decode; a gap with an unknown end says null', () 
   });
 });
 
-test('messages that break the exchange decode as null', () => {
-  for (const bad of [
-    'hello',
-    'm t\nx',
-    'm t -1\n',
-    'm t 1.5\n',
-    'x t 1\n',
-    'g t 1 2\npayload',
-    'm %E0 1\n',
-    'g t 1 x\n',
-  ]) {
+test('a message already read as text decodes without going back to bytes', () => {
+  assert.deepEqual(decodeResumeText('m room%201 7\nhello\nworld'), {
+    kind: 'message',
+    topic: 'room 1',
+    position: 7,
+    payload: 'hello\nworld',
+  });
+  assert.deepEqual(decodeResumeText('d\n'), { kind: 'direct', payload: '' });
+  assert.deepEqual(decodeResumeText('g t 3 *\n'), { kind: 'gap', topic: 't', from: 3, to: null });
+  assert.equal(decodeResumeText(`m ${'t'.repeat(5000)} 1\nx`), null);
+});
+
+const BAD_FRAMES = [
+  'hello',
+  'm t\nx',
+  'm t -1\n',
+  'm t 1.5\n',
+  'x t 1\n',
+  'g t 1 2\npayload',
+  'm %E0 1\n',
+  'g t 1 x\n',
+];
+
+test('messages that break the exchange decode as null, as bytes and as text', () => {
+  for (const bad of BAD_FRAMES) {
     assert.equal(decodeResumeFrame(text(bad)), null, bad);
+    assert.equal(decodeResumeText(bad), null, bad);
   }
   assert.equal(decodeResumeFrame(Uint8Array.from([0xff, 0x0a])), null);
+});
+
+test("the tracker offers the subprotocol first, once, before the application's own", () => {
+  const tracker = new ResumeTracker();
+  assert.deepEqual(tracker.protocols(undefined), [RESUME_PROTOCOL]);
+  assert.deepEqual(tracker.protocols('chat'), [RESUME_PROTOCOL, 'chat']);
+  assert.deepEqual(tracker.protocols(['a', RESUME_PROTOCOL, 'b']), [RESUME_PROTOCOL, 'a', 'b']);
+});
+
+test('the tracker delivers each position once, forgets a topic after a gap, and presents the rest', () => {
+  const tracker = new ResumeTracker();
+  assert.equal(tracker.url('ws://h/feed?x=1'), 'ws://h/feed?x=1');
+  const message = (topic: string, position: number) =>
+    tracker.receive(decodeResumeText(`m ${topic} ${position}\n${topic}${position}`));
+  assert.deepEqual(message('a', 1), {
+    action: 'deliver',
+    payload: 'a1',
+    meta: { topic: 'a', position: 1 },
+  });
+  assert.deepEqual(message('a', 2), {
+    action: 'deliver',
+    payload: 'a2',
+    meta: { topic: 'a', position: 2 },
+  });
+  assert.deepEqual(message('a', 2), { action: 'drop' });
+  assert.deepEqual(message('a', 1), { action: 'drop' });
+  assert.deepEqual(message('b', 0), {
+    action: 'deliver',
+    payload: 'b0',
+    meta: { topic: 'b', position: 0 },
+  });
+  message('c', 5);
+  assert.deepEqual(tracker.receive(decodeResumeText('d\nhi')), {
+    action: 'deliver',
+    payload: 'hi',
+    meta: undefined,
+  });
+  // Position 0 is never recorded: the topic has no window to resume from.
+  assert.equal(tracker.url('ws://h/feed?x=1'), 'ws://h/feed?x=1&sy-resume=a%402%2Cc%405');
+  assert.deepEqual(tracker.receive(decodeResumeText('g c 6 9\n')), {
+    action: 'gap',
+    gap: { topic: 'c', from: 6, to: 9 },
+  });
+  assert.deepEqual([...tracker.positions], [['a', 2]]);
+  // After a gap, whatever comes next on the topic is delivered and becomes the position.
+  assert.equal(message('c', 10).action, 'deliver');
+  assert.equal(tracker.positions.get('c'), 10);
+  const bytes = tracker.receive(decodeResumeFrame(text('m a 3\nxyz')));
+  assert.equal(bytes.action === 'deliver' && Buffer.from(bytes.payload).toString(), 'xyz');
+  assert.deepEqual(tracker.receive(decodeResumeText('nonsense')), {
+    action: 'fail',
+    reason: 'Message without a switchyard.resume.v1 header',
+  });
 });
 
 test('positions format and parse, skipping malformed pairs', () => {

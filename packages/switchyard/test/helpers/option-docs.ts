@@ -11,11 +11,12 @@ import {
 import {
   CONNECT_OPTIONS,
   HEARTBEAT_OPTIONS,
-  RECONNECT_OPTIONS,
   SERVER_CLOSE_OPTIONS,
   SERVER_OPTIONS,
   WEBSOCKET_OPTIONS,
 } from '../../src/node/options.js';
+import { RECONNECT_OPTIONS } from '../../src/core/reconnecting-client.js';
+import { BROWSER_RECONNECTING_OPTIONS } from '../../src/browser/options.js';
 import { PUBSUB_OPTIONS } from '../../src/pubsub/topics.js';
 import { REPLAY_OPTIONS } from '../../src/pubsub/replay.js';
 
@@ -30,6 +31,7 @@ export function referenceOptionTables(): Record<string, string> {
     pubsub: PUBSUB_OPTIONS,
     replay: REPLAY_OPTIONS,
     reconnect: RECONNECT_OPTIONS,
+    browser: BROWSER_RECONNECTING_OPTIONS,
   };
   const out: Record<string, string> = {};
   for (const [name, table] of Object.entries(tables)) out[name] = formatOptionTable(table);

@@ -36,7 +36,7 @@ test('the source tree has no import cycle and no upward import', async () => {
   assert.match(report, /no dependency violations found/);
 });
 
-test('the rule fails on a cycle, node:* in core, core or node reaching up, and deep imports', async () => {
+test('the rule fails on a cycle, node:* in core, core or node reaching up, deep imports, and a browser entry that leaves core', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-layering-'));
   try {
     cpSync(join(root, '.dependency-cruiser.cjs'), join(dir, '.dependency-cruiser.cjs'));
@@ -53,6 +53,13 @@ test('the rule fails on a cycle, node:* in core, core or node reaching up, and d
       'packages/switchyard/src/node/up.ts':
         "import { t } from '../pubsub/t.js';\nexport const u = t;\n",
       'packages/switchyard/src/pubsub/t.ts': 'export const t = 1;\n',
+      // switchyard/browser may use core (allowed), never Node or the node layer; and nothing
+      // below it imports it.
+      'packages/switchyard/src/browser/bad.ts':
+        "import { EventEmitter } from 'node:events';\nimport { b } from '../node/b.js';\nimport { fine } from '../core/fine.js';\nexport const e = new EventEmitter() && b + fine;\n",
+      'packages/switchyard/src/core/fine.ts': 'export const fine = 1;\n',
+      'packages/switchyard/src/node/uses-browser.ts':
+        "import { e } from '../browser/bad.js';\nexport const u = e;\n",
       'packages/cli/src/deep.ts':
         "import { t } from '../../switchyard/src/pubsub/t.js';\nexport const d = t;\n",
     };
@@ -62,7 +69,7 @@ test('the rule fails on a cycle, node:* in core, core or node reaching up, and d
     }
     const { code, report } = await cruise(dir, ['packages/switchyard/src', 'packages/cli/src']);
     // One error per violation; the exit code is their count, which fails `npm run lint`.
-    assert.equal(code, 5, report);
+    assert.equal(code, 8, report);
     for (const expected of [
       // a.ts -> b.ts -(type only)-> c.ts -> a.ts: a circle of types counts too
       'error no-circular: packages/switchyard/src/node/a.ts → ',
@@ -70,6 +77,9 @@ test('the rule fails on a cycle, node:* in core, core or node reaching up, and d
       'error core-not-upward: packages/switchyard/src/core/io.ts → packages/switchyard/src/node/b.ts',
       'error node-not-pubsub: packages/switchyard/src/node/up.ts → packages/switchyard/src/pubsub/t.ts',
       'error packages-use-public-api: packages/cli/src/deep.ts → packages/switchyard/src/pubsub/t.ts',
+      'error browser-core-only: packages/switchyard/src/browser/bad.ts → events',
+      'error browser-core-only: packages/switchyard/src/browser/bad.ts → packages/switchyard/src/node/b.ts',
+      'error nothing-uses-browser: packages/switchyard/src/node/uses-browser.ts → packages/switchyard/src/browser/bad.ts',
     ]) {
       assert.ok(report.includes(expected), `expected "${expected}" in:\n${report}`);
     }

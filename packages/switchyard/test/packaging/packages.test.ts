@@ -116,8 +116,9 @@ test(
     // ESM: a real round trip through the installed package.
     writeFileSync(
       join(app, 'esm.mjs'),
-      `import { WebSocketServer, connect } from 'switchyard';
+      `import { WebSocketServer, connect, BrowserWebSocket } from 'switchyard';
 import { Connection } from 'switchyard/core';
+import { ReconnectingWebSocket } from 'switchyard/browser';
 import { RedisBackplane } from '@switchyard/redis';
 import pkg from 'switchyard/package.json' with { type: 'json' };
 const server = new WebSocketServer();
@@ -126,14 +127,18 @@ const { port } = await server.listen(0, '127.0.0.1');
 const ws = await connect(\`ws://127.0.0.1:\${port}/\`);
 const echoed = new Promise((resolve) => ws.once('message', resolve));
 ws.send('hello');
-console.log(String(await echoed), typeof Connection, typeof RedisBackplane, pkg.name);
+const browser = new ReconnectingWebSocket(\`ws://127.0.0.1:\${port}/\`, { WebSocket: BrowserWebSocket });
+const fromBrowser = new Promise((resolve) => browser.addEventListener('message', (e) => resolve(e.data)));
+browser.send('browser');
+console.log(String(await echoed), await fromBrowser, typeof Connection, typeof RedisBackplane, pkg.name);
 ws.terminate();
+browser.close();
 await server.close();
 `,
     );
     assert.equal(
       (await ok(process.execPath, ['esm.mjs'], app)).trim(),
-      'hello function function switchyard',
+      'hello browser function function switchyard',
     );
 
     // CommonJS: require() of the ESM packages (Node 20.19+ / 22.12+, as `engines` says).
@@ -157,15 +162,43 @@ console.log(typeof WebSocketServer, typeof core.Connection, typeof RedisBackplan
     // TypeScript, both resolutions, with the repository's tsc and @types/node.
     writeFileSync(
       join(app, 'main.ts'),
-      `import { WebSocketServer, connect, type ServerOptions, type WebSocket } from 'switchyard';
+      `import { WebSocketServer, connect, BrowserWebSocket, type ServerOptions, type WebSocket } from 'switchyard';
 import { Connection } from 'switchyard/core';
+import { ReconnectingWebSocket } from 'switchyard/browser';
 import { RedisBackplane } from '@switchyard/redis';
 const options: ServerOptions = { maxPayload: 1024 };
 const server: WebSocketServer = new WebSocketServer(options);
 const pending: Promise<WebSocket> = connect('ws://127.0.0.1:1/');
-void [server, pending, Connection, RedisBackplane];
+const browser = new ReconnectingWebSocket('ws://127.0.0.1:1/', { WebSocket: BrowserWebSocket });
+void [server, pending, Connection, RedisBackplane, browser];
 `,
     );
+    // switchyard/browser as a page's code sees it: the DOM library, no @types/node.
+    writeFileSync(
+      join(app, 'page.ts'),
+      `import { ReconnectingWebSocket, type ReconnectingMessageEvent } from 'switchyard/browser';
+const ws = new ReconnectingWebSocket('/feed', { resume: true, WebSocket });
+ws.addEventListener('message', (event: ReconnectingMessageEvent) => console.log(event.data, event.meta?.position));
+ws.addEventListener('gap', ({ topic, from, to }) => console.log(topic, from, to));
+ws.send(new Blob(['queued']));
+`,
+    );
+    writeFileSync(
+      join(app, 'tsconfig.dom.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'esnext',
+          moduleResolution: 'bundler',
+          target: 'es2022',
+          lib: ['es2022', 'dom'],
+          strict: true,
+          noEmit: true,
+          types: [],
+        },
+        files: ['page.ts'],
+      }),
+    );
+    await ok(process.execPath, [tsc, '-p', 'tsconfig.dom.json'], app);
     const typeRoots = join(root, 'node_modules', '@types');
     for (const [name, compilerOptions] of [
       ['node16', { module: 'node16', moduleResolution: 'node16' }],
