@@ -110,6 +110,24 @@ async function startProxy(
 }
 
 /**
+ * Picks a free port and starts the proxy on it with `start(port)`; when another process took
+ * the port between the pick and the proxy's bind (other test files run in parallel), picks
+ * another, three times at most. Returns the port the proxy listens on.
+ */
+async function onFreePort(start: (port: number) => Promise<void>): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      await start(port);
+      return port;
+    } catch (error) {
+      const clash = /address already in use/i.test((error as Error).message);
+      if (!clash || attempt >= 3) throw error;
+    }
+  }
+}
+
+/**
  * Through the proxy on `port`, as a browser on the proxy's origin: the handshake passes the
  * same-origin check (the proxy forwards Host), text and a 64 KiB binary message come back, the
  * backend sees the client in X-Forwarded-For, and the close handshake goes through.
@@ -145,15 +163,15 @@ async function assertProxies(port: number, backend: { requests: HandshakeRequest
 test('the nginx recipe proxies WebSockets to Switchyard', { timeout: 60_000 }, async (t) => {
   if (!skipUnlessAvailable(t, available('nginx'))) return;
   const backend = await startBackend(t);
-  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-recipe-nginx-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  let config = recipe('nginx');
-  config = replaceOnce(config, 'listen 80;', `listen 127.0.0.1:${port};`);
-  config = replaceOnce(config, '127.0.0.1:8080', `127.0.0.1:${backend.port}`);
-  writeFileSync(
-    join(dir, 'nginx.conf'),
-    `error_log ${dir}/error.log warn;
+  const port = await onFreePort(async (port) => {
+    let config = recipe('nginx');
+    config = replaceOnce(config, 'listen 80;', `listen 127.0.0.1:${port};`);
+    config = replaceOnce(config, '127.0.0.1:8080', `127.0.0.1:${backend.port}`);
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `error_log ${dir}/error.log warn;
 events { worker_connections 64; }
 http {
   access_log off;
@@ -165,57 +183,64 @@ http {
 ${config}
 }
 `,
-  );
-  await startProxy(
-    t,
-    BINARIES.nginx,
-    [
-      '-p',
-      dir,
-      '-c',
-      join(dir, 'nginx.conf'),
-      '-g',
-      `daemon off; master_process off; pid ${dir}/nginx.pid;`,
-    ],
-    port,
-  );
+    );
+    await startProxy(
+      t,
+      BINARIES.nginx,
+      [
+        '-p',
+        dir,
+        '-c',
+        join(dir, 'nginx.conf'),
+        '-g',
+        `daemon off; master_process off; pid ${dir}/nginx.pid;`,
+      ],
+      port,
+    );
+  });
   await assertProxies(port, backend);
 });
 
 test('the HAProxy recipe proxies WebSockets to Switchyard', { timeout: 60_000 }, async (t) => {
   if (!skipUnlessAvailable(t, available('haproxy'))) return;
   const backend = await startBackend(t);
-  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-recipe-haproxy-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  let config = recipe('haproxy');
-  config = replaceOnce(config, 'bind :80', `bind 127.0.0.1:${port}`);
-  config = replaceOnce(config, '127.0.0.1:8080', `127.0.0.1:${backend.port}`);
-  writeFileSync(join(dir, 'haproxy.cfg'), config);
-  // -db: stay in the foreground; -W: master-worker off by default in 2.6, so nothing else.
-  await startProxy(t, BINARIES.haproxy, ['-db', '-f', join(dir, 'haproxy.cfg')], port);
+  const port = await onFreePort(async (port) => {
+    let config = recipe('haproxy');
+    config = replaceOnce(config, 'bind :80', `bind 127.0.0.1:${port}`);
+    config = replaceOnce(config, '127.0.0.1:8080', `127.0.0.1:${backend.port}`);
+    writeFileSync(join(dir, 'haproxy.cfg'), config);
+    // -db: stay in the foreground; -W: master-worker off by default in 2.6, so nothing else.
+    await startProxy(t, BINARIES.haproxy, ['-db', '-f', join(dir, 'haproxy.cfg')], port);
+  });
   await assertProxies(port, backend);
 });
 
 test('the Caddy recipe proxies WebSockets to Switchyard', { timeout: 60_000 }, async (t) => {
   if (!skipUnlessAvailable(t, available('caddy'))) return;
   const backend = await startBackend(t);
-  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-recipe-caddy-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  let config = recipe('caddyfile');
-  // Plain HTTP on the loopback instead of a public name with its certificate.
-  config = replaceOnce(config, /^example\.com \{$/m, `http://127.0.0.1:${port} {`);
-  config = replaceOnce(config, '127.0.0.1:8080', `127.0.0.1:${backend.port}`);
-  writeFileSync(join(dir, 'Caddyfile'), `{\n\tadmin off\n\tauto_https off\n}\n\n${config}`);
-  // Caddy keeps state under $HOME / XDG folders: a throwaway one.
-  const env = { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir };
-  await startProxy(
-    t,
-    BINARIES.caddy,
-    ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'],
-    port,
-    env,
-  );
+  const port = await onFreePort(async (port) => {
+    let config = recipe('caddyfile');
+    // Plain HTTP on the loopback instead of a public name with its certificate.
+    config = replaceOnce(config, /^example\.com \{$/m, `http://127.0.0.1:${port} {`);
+    config = replaceOnce(config, '127.0.0.1:8080', `127.0.0.1:${backend.port}`);
+    // default_bind: the loopback only (a site address names a host, not where Caddy binds).
+    writeFileSync(
+      join(dir, 'Caddyfile'),
+      `{\n\tadmin off\n\tauto_https off\n\tdefault_bind 127.0.0.1\n}\n\n${config}`,
+    );
+    // Caddy keeps state under $HOME / XDG folders: a throwaway one.
+    const env = { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir };
+    await startProxy(
+      t,
+      BINARIES.caddy,
+      ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'],
+      port,
+      env,
+    );
+  });
   await assertProxies(port, backend);
 });
