@@ -3,9 +3,12 @@
  *
  * A server prints `{"port":N}` once it listens. On a line `mem` on stdin it collects garbage
  * and prints `{"rss":…,"heapUsed":…}`, so that the runner can measure memory per connection
- * without asking the server over the network it is measuring.
+ * without asking the server over the network it is measuring. On `snapshot PATH` it collects
+ * garbage, writes a V8 heap snapshot to PATH and prints `{"snapshot":1}` (for
+ * bench/heap-per-connection.ts).
  */
 import { createInterface } from 'node:readline';
+import { writeHeapSnapshot } from 'node:v8';
 
 declare const gc: (() => void) | undefined;
 
@@ -16,9 +19,15 @@ export function announce(port: number): void {
 export function serveControl(): void {
   const rl = createInterface({ input: process.stdin });
   rl.on('line', (line) => {
-    if (line.trim() !== 'mem') return;
+    const [command, path] = line.trim().split(' ');
+    if (command !== 'mem' && command !== 'snapshot') return;
     // Several passes: the first frees what the second can then compact.
     for (let i = 0; i < 3; i++) if (typeof gc === 'function') gc();
+    if (command === 'snapshot') {
+      writeHeapSnapshot(path);
+      process.stdout.write(`${JSON.stringify({ snapshot: 1 })}\n`);
+      return;
+    }
     const m = process.memoryUsage();
     process.stdout.write(`${JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed })}\n`);
   });
