@@ -2,13 +2,14 @@
  * What every benchmark server shares: the port announcement and the control channel on stdin.
  *
  * A server prints `{"port":N}` once it listens. On a line `mem` on stdin it collects garbage
- * and prints `{"rss":…,"heapUsed":…}`, so that the runner can measure memory per connection
+ * and prints `{"rss":…,"heapUsed":…}` (with heapTotal,
+ * external, arrayBuffers and the young generation's size, newSpace), so that the runner can measure memory per connection
  * without asking the server over the network it is measuring. On `snapshot PATH` it collects
  * garbage, writes a V8 heap snapshot to PATH and prints `{"snapshot":1}` (for
  * bench/heap-per-connection.ts).
  */
 import { createInterface } from 'node:readline';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 
 declare const gc: (() => void) | undefined;
 
@@ -29,7 +30,19 @@ export function serveControl(): void {
       return;
     }
     const m = process.memoryUsage();
-    process.stdout.write(`${JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed })}\n`);
+    // The young generation's size too: it grows with what survives scavenges, and its
+    // committed pages count in RSS but not in heapUsed.
+    const young = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space');
+    process.stdout.write(
+      `${JSON.stringify({
+        rss: m.rss,
+        heapUsed: m.heapUsed,
+        heapTotal: m.heapTotal,
+        external: m.external,
+        arrayBuffers: m.arrayBuffers,
+        newSpace: young?.space_size ?? 0,
+      })}\n`,
+    );
   });
   // The runner went away: do not linger.
   rl.on('close', () => process.exit(0));
