@@ -140,6 +140,11 @@ export const CLOSE_TRANSITIONS: Readonly<
 };
 
 const EMPTY = new Uint8Array(0);
+/**
+ * The outgoing list of a connection with nothing to send: shared and never written to, so that
+ * an idle connection holds no array of its own (nor the backing store a used one keeps).
+ */
+const NOTHING: Uint8Array[] = [];
 const textEncoder = new TextEncoder();
 
 /** One WebSocket connection's protocol state, from OPEN until CLOSED. */
@@ -150,7 +155,8 @@ export class Connection {
   private readonly autoPong: boolean;
   private readonly isUtf8: (bytes: Uint8Array) => boolean;
   private readonly maxPayload: number;
-  private outgoing: Uint8Array[] = [];
+  /** Chunks queued for the transport; {@link NOTHING} when none are. */
+  private outgoing: Uint8Array[] = NOTHING;
   private outgoingBytes = 0;
   /** Pre-framed messages waiting for the fragmented message being sent to end (RFC 6455 §5.4). */
   private deferred: Uint8Array[] | null = null;
@@ -351,7 +357,7 @@ export class Connection {
   dataToSend(): Uint8Array[] {
     if (this.outgoing.length === 0) return [];
     const out = this.outgoing;
-    this.outgoing = [];
+    this.outgoing = NOTHING;
     this.outgoingBytes = 0;
     return out;
   }
@@ -434,14 +440,12 @@ export class Connection {
       this.deferredBytes += bytes;
       return;
     }
-    for (let i = 0; i < chunks.length; i++) this.outgoing.push(chunks[i]);
-    this.outgoingBytes += bytes;
+    for (let i = 0; i < chunks.length; i++) this.enqueue(chunks[i]);
   }
 
   private releaseDeferred(): void {
     const deferred = this.deferred as Uint8Array[];
-    for (let i = 0; i < deferred.length; i++) this.outgoing.push(deferred[i]);
-    this.outgoingBytes += this.deferredBytes;
+    for (let i = 0; i < deferred.length; i++) this.enqueue(deferred[i]);
     this.deferred = null;
     this.deferredBytes = 0;
   }
@@ -540,10 +544,14 @@ export class Connection {
       rsv1,
       mask: this.masks === null ? null : this.masks.next(),
     });
-    for (let i = 0; i < chunks.length; i++) {
-      this.outgoing.push(chunks[i]);
-      this.outgoingBytes += chunks[i].length;
-    }
+    for (let i = 0; i < chunks.length; i++) this.enqueue(chunks[i]);
+  }
+
+  /** Queues one chunk for the transport. */
+  private enqueue(chunk: Uint8Array): void {
+    if (this.outgoing === NOTHING) this.outgoing = [chunk];
+    else this.outgoing.push(chunk);
+    this.outgoingBytes += chunk.length;
   }
 }
 

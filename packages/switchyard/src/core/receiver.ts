@@ -161,6 +161,22 @@ const JOIN_BLOCK = 16384;
  */
 export const MAX_FRAMING_OVERHEAD = 65536;
 
+/**
+ * The list of a receiver that holds nothing: shared, never written to. A receiver swaps in a
+ * list of its own when bytes or pieces arrive and back to this one when they are consumed, so
+ * that an idle connection holds no array (it would keep its grown backing store too).
+ */
+const NONE: Uint8Array[] = [];
+
+/** `maxFragments` when there is no limit (kept as a small integer: Infinity would be boxed). */
+const NO_FRAGMENT_LIMIT = -1;
+
+/**
+ * Where the masking key of the frame being unmasked is spelled out for {@link maskRange}, just
+ * before each call: one array for all receivers, as each receiver keeps its key as an integer.
+ */
+const KEY = new Uint8Array(4);
+
 /** Decodes close reasons, which are checked first. Keeps a leading BOM: it is part of the text. */
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
@@ -184,8 +200,8 @@ export class Receiver {
   private rsv1Allowed: boolean;
   private readonly isUtf8: (bytes: Uint8Array) => boolean;
 
-  // Buffered input: chunks[0] starts at `offset`; `buffered` bytes in all.
-  private chunks: Uint8Array[] = [];
+  // Buffered input: chunks[0] starts at `offset`; `buffered` bytes in all. NONE when empty.
+  private chunks: Uint8Array[] = NONE;
   private offset = 0;
   private buffered = 0;
   /** Where {@link Receiver.take} left the bytes it took: `hbuf[hpos..]`. */
@@ -207,7 +223,8 @@ export class Receiver {
   private length7 = 0;
   private payloadLength = 0;
   private payloadRead = 0;
-  private readonly maskKey = new Uint8Array(4);
+  /** The frame's masking key, its 4 bytes big-endian in one integer (no array per receiver). */
+  private maskKey = 0;
 
   // The data message being assembled. `messageOpcode` is 0 when no message is open.
   private messageOpcode = 0;
@@ -218,21 +235,23 @@ export class Receiver {
   private messageLength = 0;
   /** Bytes of frame headers of the message so far (see {@link MAX_FRAMING_OVERHEAD}). */
   private messageOverhead = 0;
-  private pieces: Uint8Array[] = [];
+  /** The pieces of the message being assembled; NONE between messages. */
+  private pieces: Uint8Array[] = NONE;
   private piecesBytes = 0;
   /** The block small pieces are copied into: filled up to `blockEnd`, not yet in `pieces` from `blockStart`. */
   private block: Uint8Array | null = null;
   private blockStart = 0;
   private blockEnd = 0;
-  private readonly validator: Utf8Validator;
+  /** The incremental UTF-8 check of text in pieces; created on the first text that needs it. */
+  private validator: Utf8Validator | null = null;
 
   constructor(options: ReceiverOptions) {
     this.requireMask = options.role === 'server';
     this.maxPayload = options.maxPayload;
-    this.maxFragments = options.maxFragments ?? Infinity;
+    const maxFragments = options.maxFragments ?? Infinity;
+    this.maxFragments = maxFragments === Infinity ? NO_FRAGMENT_LIMIT : maxFragments;
     this.rsv1Allowed = options.rsv1Allowed ?? false;
     this.isUtf8 = options.isUtf8 ?? isValidUtf8;
-    this.validator = new Utf8Validator(options.isUtf8);
   }
 
   /**
@@ -241,7 +260,8 @@ export class Receiver {
    */
   push(chunk: Uint8Array): void {
     if (this.state === ST_FAILED || chunk.length === 0) return;
-    this.chunks.push(chunk);
+    if (this.chunks === NONE) this.chunks = [chunk];
+    else this.chunks.push(chunk);
     this.buffered += chunk.length;
   }
 
@@ -402,7 +422,11 @@ export class Receiver {
         );
       }
     }
-    if (opcode < 8 && this.fragmentCount >= this.maxFragments) {
+    if (
+      opcode < 8 &&
+      this.maxFragments !== NO_FRAGMENT_LIMIT &&
+      this.fragmentCount >= this.maxFragments
+    ) {
       return this.fail(
         'SWITCHYARD_ERR_TOO_MANY_FRAGMENTS',
         1009,
@@ -429,7 +453,7 @@ export class Receiver {
       this.messageOpcode = opcode;
       this.compressed = rsv1;
       this.checkUtf8 = opcode === 1 && !rsv1;
-      this.validator.reset();
+      this.validator?.reset();
     }
     return null;
   }
@@ -467,13 +491,7 @@ export class Receiver {
       }
       length = hi * TWO_POW_32 + lo;
     }
-    if (this.masked) {
-      const key = this.maskKey;
-      key[0] = b[p];
-      key[1] = b[p + 1];
-      key[2] = b[p + 2];
-      key[3] = b[p + 3];
-    }
+    if (this.masked) this.maskKey = (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3];
     if (this.opcode < 8) {
       if (this.messageLength + length > this.maxPayload) {
         // A compressed message may be a little longer than what it inflates to (RFC 7692 §7.2.1
@@ -525,7 +543,7 @@ export class Receiver {
       }
       if (chunk.length - start >= length) {
         const end = start + length;
-        if (this.masked) maskRange(chunk, start, end, this.maskKey, 0);
+        if (this.masked) this.unmask(chunk, start, end, 0);
         const data = chunk.subarray(start, end);
         this.skip(length);
         this.state = ST_INFO;
@@ -560,9 +578,9 @@ export class Receiver {
     const n = Math.min(chunk.length - start, this.payloadLength - this.payloadRead);
     const end = start + n;
     // RFC 6455 §5.3: the piece starts at byte payloadRead of the payload, hence of the key.
-    if (this.masked) maskRange(chunk, start, end, this.maskKey, this.payloadRead);
+    if (this.masked) this.unmask(chunk, start, end, this.payloadRead);
     // RFC 6455 §8.1: fail as soon as the text cannot be valid UTF-8, not at the end of it.
-    if (this.checkUtf8 && !this.validator.write(chunk, start, end)) return this.invalidUtf8();
+    if (this.checkUtf8 && !this.utf8Validator().write(chunk, start, end)) return this.invalidUtf8();
     // A view keeps its whole backing buffer alive. A small piece of a large chunk (a 1-byte
     // fragment read together with 64 KiB of pings) is copied, so that what the message holds
     // stays within twice its counted bytes, and maxPayload bounds memory, not just the count.
@@ -570,7 +588,7 @@ export class Receiver {
     else {
       this.flushBlock();
       const piece = chunk.subarray(start, end);
-      this.pieces.push(n * 2 < chunk.buffer.byteLength ? piece.slice() : piece);
+      this.keep(n * 2 < chunk.buffer.byteLength ? piece.slice() : piece);
     }
     this.piecesBytes += n;
     this.payloadRead += n;
@@ -600,8 +618,32 @@ export class Receiver {
   /** Moves the filled, not yet listed part of the block to `pieces`; the rest stays in use. */
   private flushBlock(): void {
     if (this.block === null || this.blockEnd === this.blockStart) return;
-    this.pieces.push(this.block.subarray(this.blockStart, this.blockEnd));
+    this.keep(this.block.subarray(this.blockStart, this.blockEnd));
     this.blockStart = this.blockEnd;
+  }
+
+  /** Adds a piece to the message being assembled. */
+  private keep(piece: Uint8Array): void {
+    if (this.pieces === NONE) this.pieces = [piece];
+    else this.pieces.push(piece);
+  }
+
+  /** Unmasks `data[start..end)`, which begins at byte `offset` of the frame's payload. */
+  private unmask(data: Uint8Array, start: number, end: number, offset: number): void {
+    const key = this.maskKey;
+    KEY[0] = key >>> 24;
+    KEY[1] = (key >>> 16) & 0xff;
+    KEY[2] = (key >>> 8) & 0xff;
+    KEY[3] = key & 0xff;
+    maskRange(data, start, end, KEY, offset);
+  }
+
+  /** The incremental UTF-8 validator, created on first use (the fast path never needs it). */
+  private utf8Validator(): Utf8Validator {
+    // The injected whole-buffer validator speeds up long pieces; the portable one would not.
+    return (this.validator ??= new Utf8Validator(
+      this.isUtf8 === isValidUtf8 ? undefined : this.isUtf8,
+    ));
   }
 
   /** Builds the event of the data message whose last frame was just read. */
@@ -610,13 +652,17 @@ export class Receiver {
     this.block = null;
     const binary = this.messageOpcode === 2;
     if (this.compressed) {
-      const data = this.pieces;
-      this.pieces = [];
+      // The list goes to the inflater, which may keep it: never hand out the shared one.
+      const data = this.pieces === NONE ? [] : this.pieces;
+      this.pieces = NONE;
       this.resetMessage();
       return { type: 'compressed', binary, data };
     }
     // RFC 6455 §8.1: a text message that stops inside a UTF-8 sequence is invalid.
-    if (this.checkUtf8 && !this.validator.end()) return this.invalidUtf8();
+    // No validator means no piece of it was checked: an empty text, which is valid.
+    if (this.checkUtf8 && this.validator !== null && !this.validator.end()) {
+      return this.invalidUtf8();
+    }
     const pieces = this.pieces;
     let data: Uint8Array;
     if (pieces.length === 1) {
@@ -635,7 +681,7 @@ export class Receiver {
         at += pieces[i].length;
       }
     }
-    pieces.length = 0;
+    this.pieces = NONE;
     this.resetMessage();
     return { type: 'message', binary, data };
   }
@@ -644,7 +690,7 @@ export class Receiver {
   private controlEvent(): ReceiverEvent {
     const length = this.payloadLength;
     const data = length === 0 ? EMPTY : this.consume(length);
-    if (this.masked) maskRange(data, 0, length, this.maskKey, 0);
+    if (this.masked) this.unmask(data, 0, length, 0);
     if (this.opcode === 9) return { type: 'ping', data };
     if (this.opcode === 10) return { type: 'pong', data };
     // RFC 6455 §5.5.1 and §7.1.5: an empty body means "no status code was present" (1005).
@@ -690,7 +736,8 @@ export class Receiver {
     this.buffered -= n;
     this.offset += n;
     if (this.offset === this.chunks[0].length) {
-      this.chunks.shift();
+      if (this.chunks.length === 1) this.chunks = NONE;
+      else this.chunks.shift();
       this.offset = 0;
     }
   }
@@ -774,10 +821,10 @@ export class Receiver {
   /** Records the failure: drops all input, ignores any more, and returns the error event. */
   private fail(code: ErrorCode, closeCode: number, message: string): ReceiverErrorEvent {
     this.state = ST_FAILED;
-    this.chunks = [];
+    this.chunks = NONE;
     this.offset = 0;
     this.buffered = 0;
-    this.pieces = [];
+    this.pieces = NONE;
     this.piecesBytes = 0;
     this.block = null;
     return { type: 'error', error: new RemoteProtocolError(code, message, { closeCode }) };

@@ -174,6 +174,15 @@ function swallow(): void {
   // Errors after the head is handed over belong to the new owner; a reset here is expected.
 }
 
+/**
+ * The new owner of a handed-over socket is about to attach its own 'error' listener: the
+ * acceptor's placeholder goes, so that a long-lived connection does not keep a listener array
+ * (two listeners for one event) for it. A no-op on sockets the acceptor never saw.
+ */
+export function releaseErrors(socket: Duplex): void {
+  socket.off('error', swallow);
+}
+
 const EMPTY = Buffer.alloc(0);
 
 function toLeanRequest(head: RequestHead, socket: net.Socket): LeanRequest {

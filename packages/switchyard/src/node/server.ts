@@ -41,7 +41,13 @@ import { CONNECTION_DEFAULTS } from '../core/connection.js';
 import { validateDeflateOptions } from '../core/permessage-deflate.js';
 import { acceptDeflateOffers, deflateConfig } from './deflate.js';
 import { channels, resolveLogger, type Logger } from './diagnostics.js';
-import { answer, createLeanServer, destroyPendingHeads, type LeanRequest } from './lean-http.js';
+import {
+  answer,
+  createLeanServer,
+  destroyPendingHeads,
+  releaseErrors,
+  type LeanRequest,
+} from './lean-http.js';
 import type { HandshakeRequest } from './handshake-request.js';
 import {
   checkHeartbeat,
@@ -532,6 +538,13 @@ export class WebSocketServer extends EventEmitter<ServerEvents> {
         headers: acceptance.headers,
       }),
     );
+    // From here the socket is the WebSocket's, and `clients` holds it (close() terminates it
+    // from there): it leaves `sockets`, and its 'close' and 'error' listeners become the
+    // WebSocket's alone, so that an open connection keeps no listener arrays on its socket.
+    // Nothing runs between these lines and the constructor that could miss a close or an error.
+    this.sockets.delete(socket);
+    socket.off('close', socketOnUntrack);
+    releaseErrors(socket);
     const ws = new WebSocket(socket, 'server', {
       deflate: deflate?.codec ?? null,
       protocol: protocol ?? '',

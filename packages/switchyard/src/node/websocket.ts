@@ -146,6 +146,85 @@ export const WEBSOCKET_DEFAULTS = {
 
 const EMPTY_BUFFER = Buffer.alloc(0);
 
+/**
+ * The listener table of a WebSocket. EventEmitter makes its own with `{ __proto__: null }`, an
+ * object V8 keeps in dictionary mode: about 180 bytes per connection, idle or not. An instance
+ * of this constructor looks events up the same way (its prototype has no prototype, so an event
+ * named `toString` finds nothing) but is a fast object, a few fields wide.
+ */
+const ListenerTable = function ListenerTable() {} as unknown as new () => object;
+ListenerTable.prototype = Object.create(null) as object;
+
+/**
+ * What a WebSocket reads from its options and never changes. The connections of one server
+ * share one such object instead of carrying eight fields each.
+ */
+interface Settings {
+  readonly maxBufferedAmount: number;
+  readonly highWaterMark: number;
+  readonly closeTimeout: number;
+  readonly maxQueued: number;
+  readonly maxQueuedBytes: number;
+  readonly textAsBuffer: boolean;
+  readonly maxControlRate: number;
+  readonly logger: Logger | null;
+}
+
+/** The last settings made for each options object (a server passes the same one every time). */
+const settingsCache = new WeakMap<WebSocketOptions, Settings>();
+
+/**
+ * The settings of a new connection. Options are read afresh each time, as they always were, so
+ * an options object changed after a server started still takes effect: the cached settings are
+ * reused only when every value is the same.
+ */
+function settingsFor(o: WebSocketOptions, logger: Logger | null): Settings {
+  const maxBufferedAmount = o.maxBufferedAmount ?? WEBSOCKET_DEFAULTS.maxBufferedAmount;
+  const highWaterMark = o.highWaterMark ?? WEBSOCKET_DEFAULTS.highWaterMark;
+  const closeTimeout = o.closeTimeout ?? WEBSOCKET_DEFAULTS.closeTimeout;
+  const maxQueued = o.maxQueuedMessages ?? WEBSOCKET_DEFAULTS.maxQueuedMessages;
+  const maxQueuedBytes = o.maxPayload ?? CONNECTION_DEFAULTS.maxPayload;
+  const textAsBuffer = o.textAsBuffer ?? false;
+  const maxControlRate =
+    o.maxControlFramesPerSecond ?? WEBSOCKET_DEFAULTS.maxControlFramesPerSecond;
+  const cached = settingsCache.get(o);
+  if (
+    cached !== undefined &&
+    cached.maxBufferedAmount === maxBufferedAmount &&
+    cached.highWaterMark === highWaterMark &&
+    cached.closeTimeout === closeTimeout &&
+    cached.maxQueued === maxQueued &&
+    cached.maxQueuedBytes === maxQueuedBytes &&
+    cached.textAsBuffer === textAsBuffer &&
+    cached.maxControlRate === maxControlRate &&
+    cached.logger === logger
+  ) {
+    return cached;
+  }
+  const settings: Settings = {
+    maxBufferedAmount,
+    highWaterMark,
+    closeTimeout,
+    maxQueued,
+    maxQueuedBytes,
+    textAsBuffer,
+    maxControlRate,
+    logger,
+  };
+  settingsCache.set(o, settings);
+  return settings;
+}
+
+// The boolean state of a WebSocket, as bits of one field (see the accessors in the class).
+const F_AWAITING_PONG = 1;
+const F_PREFIX_OPEN = 2;
+const F_DISPATCHING = 4;
+const F_NEED_DRAIN = 8;
+const F_CLOSED = 16;
+const F_PAUSED_BY_QUEUE = 32;
+const F_PAUSED_BY_USER = 64;
+const F_LISTENER_FAILED = 128;
+
 type Queued = { data: string | Buffer; isBinary: boolean; size: number };
 
 /**
@@ -202,7 +281,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   /** @internal */ readonly socket: Duplex;
   /** @internal */ readonly conn: Connection;
-  /** @internal true while a heartbeat ping is unanswered. */ awaitingPong = false;
   /** @internal last time any byte arrived, for the heartbeat. */ lastSeen = 0;
   /** @internal the server's topics (src/pubsub); null on a client. */
   topicHub: TopicHub | null = null;
@@ -215,31 +293,21 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   resumePositions: Map<string, number> | null = null;
   /** @internal a header put before every message `send` starts (the resume exchange's `d`). */
   messagePrefix: Uint8Array | null = null;
-  private prefixOpen = false;
 
-  private readonly maxBufferedAmount: number;
-  private readonly highWaterMark: number;
-  private readonly closeTimeoutMs: number;
-  private readonly maxQueued: number;
-  private readonly textAsBuffer: boolean;
-  private readonly maxControlRate: number;
+  /** Limits and the logger, shared with the other connections made with the same options. */
+  private readonly settings: Settings;
+  /** The booleans of this connection, one bit each (F_*): see the accessors below. */
+  private flags = 0;
   /** The control-frame rate window: when it began (ms) and how many pings/pongs it saw. */
   private controlWindowStart = 0;
   private controlCount = 0;
-  private readonly logger: Logger | null;
-  private dispatching = false;
-  private needDrain = false;
-  private closed = false;
   private closeTimer: NodeJS.Timeout | null = null;
   private queue: Queued[] | null = null;
   /** Bytes of the messages in `queue`; reading pauses past `maxQueuedBytes`. */
   private queuedBytes = 0;
-  private readonly maxQueuedBytes: number;
-  private waiters: Array<(value: IteratorResult<IncomingMessageData>) => void> = [];
-  private pausedByQueue = false;
-  private pausedByUser = false;
+  /** Calls of the async iterator's `next()` waiting for a message; null when none ever did. */
+  private waiters: Array<(value: IteratorResult<IncomingMessageData>) => void> | null = null;
   private errorEmitted: Error | null = null;
-  private listenerFailed = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   // permessage-deflate (see sendCompressed): the codec, sends waiting behind a compression,
   // and whether the message being sent in fragments is compressed (null: none open).
@@ -272,6 +340,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     // A listener that returns a promise (an async listener) and rejects is handled like one
     // that throws: see [captureRejectionSymbol] below.
     super({ captureRejections: true });
+    (this as unknown as { _events: object })._events = new ListenerTable();
     const o = init.options;
     this.socket = socket;
     this.protocol = init.protocol;
@@ -279,15 +348,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.url = init.url;
     this.context = init.context;
     this.response = init.response;
-    this.logger = init.logger;
-    this.maxBufferedAmount = o.maxBufferedAmount ?? WEBSOCKET_DEFAULTS.maxBufferedAmount;
-    this.highWaterMark = o.highWaterMark ?? WEBSOCKET_DEFAULTS.highWaterMark;
-    this.closeTimeoutMs = o.closeTimeout ?? WEBSOCKET_DEFAULTS.closeTimeout;
-    this.maxQueued = o.maxQueuedMessages ?? WEBSOCKET_DEFAULTS.maxQueuedMessages;
-    this.maxQueuedBytes = o.maxPayload ?? CONNECTION_DEFAULTS.maxPayload;
-    this.textAsBuffer = o.textAsBuffer ?? false;
-    this.maxControlRate =
-      o.maxControlFramesPerSecond ?? WEBSOCKET_DEFAULTS.maxControlFramesPerSecond;
+    this.settings = settingsFor(o, init.logger);
     this.deflate = init.deflate ?? null;
     this.conn = new Connection({
       // permessage-deflate: RSV1 is allowed on first frames only when it was negotiated.
@@ -322,6 +383,90 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       socket.pause();
       setImmediate(deliverHead, this, init.head);
     }
+  }
+
+  // ---- settings and flags, read and written as if they were fields ---------------------------
+
+  private get maxBufferedAmount(): number {
+    return this.settings.maxBufferedAmount;
+  }
+  private get highWaterMark(): number {
+    return this.settings.highWaterMark;
+  }
+  private get closeTimeoutMs(): number {
+    return this.settings.closeTimeout;
+  }
+  private get maxQueued(): number {
+    return this.settings.maxQueued;
+  }
+  /** Bytes of unread messages past which reading pauses (see `queuedBytes`). */
+  private get maxQueuedBytes(): number {
+    return this.settings.maxQueuedBytes;
+  }
+  private get textAsBuffer(): boolean {
+    return this.settings.textAsBuffer;
+  }
+  private get maxControlRate(): number {
+    return this.settings.maxControlRate;
+  }
+  private get logger(): Logger | null {
+    return this.settings.logger;
+  }
+
+  private setFlag(flag: number, on: boolean): void {
+    this.flags = on ? this.flags | flag : this.flags & ~flag;
+  }
+
+  /** @internal true while a heartbeat ping is unanswered. */
+  get awaitingPong(): boolean {
+    return (this.flags & F_AWAITING_PONG) !== 0;
+  }
+  set awaitingPong(on: boolean) {
+    this.setFlag(F_AWAITING_PONG, on);
+  }
+  /** A message sent with `fin: false` is open: its next fragments get no prefix. */
+  private get prefixOpen(): boolean {
+    return (this.flags & F_PREFIX_OPEN) !== 0;
+  }
+  private set prefixOpen(on: boolean) {
+    this.setFlag(F_PREFIX_OPEN, on);
+  }
+  /** Events are being dispatched: sends are written once, at the end. */
+  private get dispatching(): boolean {
+    return (this.flags & F_DISPATCHING) !== 0;
+  }
+  private set dispatching(on: boolean) {
+    this.setFlag(F_DISPATCHING, on);
+  }
+  private get needDrain(): boolean {
+    return (this.flags & F_NEED_DRAIN) !== 0;
+  }
+  private set needDrain(on: boolean) {
+    this.setFlag(F_NEED_DRAIN, on);
+  }
+  private get closed(): boolean {
+    return (this.flags & F_CLOSED) !== 0;
+  }
+  private set closed(on: boolean) {
+    this.setFlag(F_CLOSED, on);
+  }
+  private get pausedByQueue(): boolean {
+    return (this.flags & F_PAUSED_BY_QUEUE) !== 0;
+  }
+  private set pausedByQueue(on: boolean) {
+    this.setFlag(F_PAUSED_BY_QUEUE, on);
+  }
+  private get pausedByUser(): boolean {
+    return (this.flags & F_PAUSED_BY_USER) !== 0;
+  }
+  private set pausedByUser(on: boolean) {
+    this.setFlag(F_PAUSED_BY_USER, on);
+  }
+  private get listenerFailed(): boolean {
+    return (this.flags & F_LISTENER_FAILED) !== 0;
+  }
+  private set listenerFailed(on: boolean) {
+    this.setFlag(F_LISTENER_FAILED, on);
   }
 
   /** CONNECTING, OPEN, CLOSING or CLOSED, as in browsers. */
@@ -675,7 +820,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
           });
         }
         if (this.closed) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => this.waiters.push(resolve));
+        return new Promise((resolve) => (this.waiters ??= []).push(resolve));
       },
       return: () => {
         this.queue = null;
@@ -834,7 +979,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   private deliver(data: string | Buffer, isBinary: boolean, size: number): void {
     if (this.queue !== null) {
-      const waiter = this.waiters.shift();
+      const waiter = this.waiters?.shift();
       if (waiter !== undefined) waiter({ value: { data, isBinary }, done: false });
       else {
         this.queue.push({ data, isBinary, size });
@@ -1093,7 +1238,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   private flushWaiters(): void {
     const waiters = this.waiters;
-    this.waiters = [];
+    if (waiters === null) return;
+    this.waiters = null;
     for (const w of waiters) w({ value: undefined, done: true });
   }
 }

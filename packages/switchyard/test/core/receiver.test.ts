@@ -306,6 +306,18 @@ describe('masking (RFC 6455 §5.1)', () => {
     ]);
   });
 
+  test('unmasks fragments, and a ping between them, with keys whose high bits are set', () => {
+    // The receiver keeps the key as one 32-bit integer: bytes >= 0x80 in every position.
+    const k1 = hex('80 ff 7f 01');
+    const k2 = hex('fe 01 80 ff');
+    const input = concat(
+      buildFrame({ opcode: 1, payload: 'frag', fin: false, mask: k1 }),
+      buildFrame({ opcode: 9, payload: 'p', mask: k2 }),
+      buildFrame({ opcode: 0, payload: 'mented', mask: k2 }),
+    );
+    assert.deepEqual(feedThreeWays(input, server), [ping('p'), msg('fragmented')]);
+  });
+
   test('unmasks with any key, including one of zeros', () => {
     const keys = [hex('00 00 00 00'), hex('ff ff ff ff'), hex('01 02 03 04')];
     for (const mask of keys) {
@@ -506,6 +518,23 @@ describe('UTF-8 of text messages (RFC 6455 §8.1)', () => {
     );
     assert.deepEqual(feedThreeWays(input, server), [err('SWITCHYARD_ERR_INVALID_UTF8', 1007)]);
     assert.deepEqual(feedThreeWays(c({ opcode: 1, payload: hex('f0 9f 98') }), server), [
+      err('SWITCHYARD_ERR_INVALID_UTF8', 1007),
+    ]);
+  });
+
+  test('checks each fragmented text from its own start, after other texts on the same connection', () => {
+    // The piece-by-piece check is set up on the first text that needs it, then reused.
+    const euro = bytes('€'); // e2 82 ac
+    const input = concat(
+      c({ opcode: 1, payload: 'plain' }),
+      c({ opcode: 1, payload: concat(bytes('a'), euro.subarray(0, 2)), fin: false }),
+      c({ opcode: 0, payload: euro.subarray(2) }),
+      c({ opcode: 1, payload: euro.subarray(0, 1), fin: false }),
+      c({ opcode: 0, payload: new Uint8Array(0) }),
+    );
+    assert.deepEqual(feedThreeWays(input, server), [
+      msg('plain'),
+      msg('a€'),
       err('SWITCHYARD_ERR_INVALID_UTF8', 1007),
     ]);
   });

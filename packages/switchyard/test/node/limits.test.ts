@@ -230,7 +230,7 @@ test('an incomplete message is cut off at maxPayload from the header that would 
   await assertServes(s.url);
 });
 
-test('tiny fragments read with large chunks hold their own bytes, not the chunks (fragment flood)', () => {
+test('tiny fragments read with large chunks hold their own bytes, not the chunks (fragment flood)', async () => {
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
   const receiver = new Receiver({ role: 'client', maxPayload: 1 << 20, maxFragments: 10_000 });
@@ -254,10 +254,19 @@ test('tiny fragments read with large chunks hold their own bytes, not the chunks
       assert.equal(ev.type, 'ping');
     }
   }
-  gc();
-  const held = process.memoryUsage().arrayBuffers - before;
   // 400 fragments of 1 byte: without the copy, 400 x 64 KiB = 25 MiB would stay reachable.
-  assert.ok(held < 4 * 1024 * 1024, `held ${held} bytes for a 400-byte incomplete message`);
+  const limit = 4 * 1024 * 1024;
+  gc();
+  let held = process.memoryUsage().arrayBuffers - before;
+  // V8 frees unreachable array buffers on a background thread after a GC: on a loaded machine
+  // the count can lag (11 MiB of it was seen), so give it a few more turns. What stays
+  // reachable stays counted however long this waits.
+  for (let i = 0; i < 20 && held >= limit; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    gc();
+    held = process.memoryUsage().arrayBuffers - before;
+  }
+  assert.ok(held < limit, `held ${held} bytes for a 400-byte incomplete message`);
   assert.equal(receiver.bufferedBytes, chunks);
 });
 
