@@ -32,6 +32,7 @@ import { RemoteProtocolError } from './errors.js';
 import type { ErrorCode } from './errors.js';
 import { MAX_CONTROL_PAYLOAD, isValidCloseCode } from './frame.js';
 import { maskRange } from './mask.js';
+import { maskCopy } from './mask-simd.js';
 import { Utf8Validator, isValidUtf8 } from './utf8.js';
 
 /** Options of a {@link Receiver}. */
@@ -525,7 +526,7 @@ export class Receiver {
       }
       if (chunk.length - start >= length) {
         const end = start + length;
-        if (this.masked) maskRange(chunk, start, end, this.maskKey, 0);
+        if (this.masked) maskCopy(chunk, start, end, chunk, start, this.maskKey, 0);
         const data = chunk.subarray(start, end);
         this.skip(length);
         this.state = ST_INFO;
@@ -560,7 +561,7 @@ export class Receiver {
     const n = Math.min(chunk.length - start, this.payloadLength - this.payloadRead);
     const end = start + n;
     // RFC 6455 §5.3: the piece starts at byte payloadRead of the payload, hence of the key.
-    if (this.masked) maskRange(chunk, start, end, this.maskKey, this.payloadRead);
+    if (this.masked) maskCopy(chunk, start, end, chunk, start, this.maskKey, this.payloadRead);
     // RFC 6455 §8.1: fail as soon as the text cannot be valid UTF-8, not at the end of it.
     if (this.checkUtf8 && !this.validator.write(chunk, start, end)) return this.invalidUtf8();
     // A view keeps its whole backing buffer alive. A small piece of a large chunk (a 1-byte
