@@ -23,8 +23,10 @@
  * payload is consumed as it arrives: each piece is unmasked, checked by the incremental UTF-8
  * validator (so that invalid text fails the connection as soon as its bytes arrive, RFC 6455
  * §8.1 and conformance cases 6.4.x), and kept in a list; the list is joined with one allocation
- * when the message ends. Limits are enforced from the frame header, before the payload is
- * buffered.
+ * when the message ends. An unfragmented, uncompressed message that spans chunks (a 64 KiB
+ * message over TCP, usually) skips the list once half of it has arrived: its buffer is
+ * allocated then, and each piece is unmasked from its chunk straight into it. Limits are
+ * enforced from the frame header, before the payload is buffered.
  */
 
 import { maxCompressedPayload } from './permessage-deflate.js';
@@ -32,7 +34,7 @@ import { RemoteProtocolError } from './errors.js';
 import type { ErrorCode } from './errors.js';
 import { MAX_CONTROL_PAYLOAD, isValidCloseCode } from './frame.js';
 import { maskRange } from './mask.js';
-import { maskCopy } from './mask-simd.js';
+import { SIMD_THRESHOLD, maskCopy } from './mask-simd.js';
 import { Utf8Validator, isValidUtf8 } from './utf8.js';
 
 /** Options of a {@link Receiver}. */
@@ -225,6 +227,12 @@ export class Receiver {
   private block: Uint8Array | null = null;
   private blockStart = 0;
   private blockEnd = 0;
+  /**
+   * The whole payload of an unfragmented, uncompressed message that spans chunks, allocated
+   * once half of it has arrived; its pieces are unmasked straight into it (see
+   * {@link Receiver.readPayloadPiece}). Null otherwise.
+   */
+  private message: Uint8Array | null = null;
   private readonly validator: Utf8Validator;
 
   constructor(options: ReceiverOptions) {
@@ -526,7 +534,11 @@ export class Receiver {
       }
       if (chunk.length - start >= length) {
         const end = start + length;
-        if (this.masked) maskCopy(chunk, start, end, chunk, start, this.maskKey, 0);
+        if (this.masked) {
+          // Short payloads (most of chat-like traffic) call the JS path directly: a few ns a frame.
+          if (length < SIMD_THRESHOLD) maskRange(chunk, start, end, this.maskKey, 0);
+          else maskCopy(chunk, start, end, chunk, start, this.maskKey, 0);
+        }
         const data = chunk.subarray(start, end);
         this.skip(length);
         this.state = ST_INFO;
@@ -560,6 +572,21 @@ export class Receiver {
     const start = this.offset;
     const n = Math.min(chunk.length - start, this.payloadLength - this.payloadRead);
     const end = start + n;
+    const message = this.message ?? this.allocateMessage();
+    if (message !== null) {
+      // One pass from the socket's chunk into the message, unmasking on the way, instead of an
+      // XOR pass in place and a copy when the pieces are joined. RFC 6455 §5.3: the piece starts
+      // at byte payloadRead of the payload (the message has one frame), hence of the key.
+      const at = this.payloadRead;
+      if (this.masked) maskCopy(chunk, start, end, message, at, this.maskKey, at);
+      else message.set(chunk.subarray(start, end), at);
+      // RFC 6455 §8.1: fail as soon as the text cannot be valid UTF-8, not at the end of it.
+      if (this.checkUtf8 && !this.validator.write(message, at, at + n)) return this.invalidUtf8();
+      this.piecesBytes += n;
+      this.payloadRead += n;
+      this.skip(n);
+      return null;
+    }
     // RFC 6455 §5.3: the piece starts at byte payloadRead of the payload, hence of the key.
     if (this.masked) maskCopy(chunk, start, end, chunk, start, this.maskKey, this.payloadRead);
     // RFC 6455 §8.1: fail as soon as the text cannot be valid UTF-8, not at the end of it.
@@ -577,6 +604,33 @@ export class Receiver {
     this.payloadRead += n;
     this.skip(n);
     return null;
+  }
+
+  /**
+   * Allocates the buffer of an unfragmented, uncompressed message whose payload spans chunks,
+   * once at least half of the payload has arrived (consumed, or buffered in any chunk), and
+   * moves the pieces read so far into it. Returns it, or null when the message is fragmented or
+   * compressed (its length is not known, or the inflater takes the pieces as they are) or when
+   * too little has arrived. Waiting for half keeps a peer that announces a long frame and sends
+   * little of it from making us hold more than twice what it sent, as the pieces do.
+   */
+  private allocateMessage(): Uint8Array | null {
+    const length = this.payloadLength;
+    if (!this.fin || this.fragmentCount !== 1 || this.compressed) return null;
+    const arrived = this.payloadRead + Math.min(this.buffered, length - this.payloadRead);
+    if (arrived * 2 < length) return null;
+    const message = new Uint8Array(length);
+    this.flushBlock();
+    this.block = null;
+    const pieces = this.pieces;
+    let at = 0;
+    for (let i = 0; i < pieces.length; i++) {
+      message.set(pieces[i], at);
+      at += pieces[i].length;
+    }
+    pieces.length = 0;
+    this.message = message;
+    return message;
   }
 
   /**
@@ -610,6 +664,14 @@ export class Receiver {
     this.flushBlock();
     this.block = null;
     const binary = this.messageOpcode === 2;
+    const message = this.message;
+    if (message !== null) {
+      // RFC 6455 §8.1: a text message that stops inside a UTF-8 sequence is invalid.
+      if (this.checkUtf8 && !this.validator.end()) return this.invalidUtf8();
+      this.message = null;
+      this.resetMessage();
+      return { type: 'message', binary, data: message };
+    }
     if (this.compressed) {
       const data = this.pieces;
       this.pieces = [];
@@ -781,6 +843,7 @@ export class Receiver {
     this.pieces = [];
     this.piecesBytes = 0;
     this.block = null;
+    this.message = null;
     return { type: 'error', error: new RemoteProtocolError(code, message, { closeCode }) };
   }
 }
