@@ -26,9 +26,10 @@ import { MASK_WASM } from './mask-wasm.js';
 
 /**
  * Ranges shorter than this take the JavaScript path. Measured on Node 20.20 (x64, 2 shared vCPUs),
- * whole calls including the copies: at 256 bytes both paths take about 200 ns, at 512 the
- * WebAssembly trip is 1.5-2× faster, at 16 KiB and 64 KiB about 3.3× (13 GB/s against 4), at
- * 1 MiB 2× (the copies leave the cache).
+ * whole calls including the copies, minima of 15 alternating rounds: at 256 bytes both paths
+ * take about 95 ns; at 384 the WebAssembly trip is 1.1× faster in place and 1.4× into another
+ * buffer, at 1 KiB 1.5× and 2.1×, at 64 KiB 3.4× and 3.8× (bench/micro.ts: 25 GB/s against 7);
+ * at 1 MiB about 3× (the copies leave the cache).
  */
 export const SIMD_THRESHOLD = 384;
 
