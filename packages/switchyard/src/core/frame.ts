@@ -22,6 +22,7 @@
 
 import { LocalProtocolError } from './errors.js';
 import { maskRange } from './mask.js';
+import { SIMD_THRESHOLD, maskCopy } from './mask-simd.js';
 
 /**
  * The opcodes of RFC 6455 §5.2 (and §11.8). 0x3-0x7 and 0xB-0xF are reserved.
@@ -226,9 +227,14 @@ export function serializeFrame(
   }
   const out = new Uint8Array(headerSize + length);
   writeHeader(out, opcode, length, fin, rsv1, mask);
-  out.set(payload, headerSize);
-  // RFC 6455 §5.3: mask the copy, never the caller's bytes.
-  if (mask !== null) maskRange(out, headerSize, out.length, mask, 0);
+  // RFC 6455 §5.3: mask the copy, never the caller's bytes. A long payload is masked on its way
+  // into the frame (WebAssembly SIMD, see mask-simd.ts) instead of copied and then XORed.
+  if (mask !== null && length >= SIMD_THRESHOLD) {
+    maskCopy(payload, 0, length, out, headerSize, mask, 0);
+  } else {
+    out.set(payload, headerSize);
+    if (mask !== null) maskRange(out, headerSize, out.length, mask, 0);
+  }
   return [out];
 }
 

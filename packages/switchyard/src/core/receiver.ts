@@ -23,8 +23,10 @@
  * payload is consumed as it arrives: each piece is unmasked, checked by the incremental UTF-8
  * validator (so that invalid text fails the connection as soon as its bytes arrive, RFC 6455
  * §8.1 and conformance cases 6.4.x), and kept in a list; the list is joined with one allocation
- * when the message ends. Limits are enforced from the frame header, before the payload is
- * buffered.
+ * when the message ends. An unfragmented, uncompressed message that spans chunks (a 64 KiB
+ * message over TCP, usually) skips the list once half of it has arrived: its buffer is
+ * allocated then, and each piece is unmasked from its chunk straight into it. Limits are
+ * enforced from the frame header, before the payload is buffered.
  */
 
 import { maxCompressedPayload } from './permessage-deflate.js';
@@ -32,6 +34,7 @@ import { RemoteProtocolError } from './errors.js';
 import type { ErrorCode } from './errors.js';
 import { MAX_CONTROL_PAYLOAD, isValidCloseCode } from './frame.js';
 import { maskRange } from './mask.js';
+import { SIMD_THRESHOLD, maskCopy } from './mask-simd.js';
 import { Utf8Validator, isValidUtf8 } from './utf8.js';
 
 /** Options of a {@link Receiver}. */
@@ -242,6 +245,12 @@ export class Receiver {
   private block: Uint8Array | null = null;
   private blockStart = 0;
   private blockEnd = 0;
+  /**
+   * The whole payload of an unfragmented, uncompressed message that spans chunks, allocated
+   * once half of it has arrived; its pieces are unmasked straight into it (see
+   * {@link Receiver.readPayloadPiece}). Null otherwise.
+   */
+  private message: Uint8Array | null = null;
   /** The incremental UTF-8 check of text in pieces; created on the first text that needs it. */
   private validator: Utf8Validator | null = null;
 
@@ -543,7 +552,11 @@ export class Receiver {
       }
       if (chunk.length - start >= length) {
         const end = start + length;
-        if (this.masked) this.unmask(chunk, start, end, 0);
+        if (this.masked) {
+          // Short payloads (most of chat-like traffic) call the JS path directly: a few ns a frame.
+          if (length < SIMD_THRESHOLD) maskRange(chunk, start, end, this.key(), 0);
+          else maskCopy(chunk, start, end, chunk, start, this.key(), 0);
+        }
         const data = chunk.subarray(start, end);
         this.skip(length);
         this.state = ST_INFO;
@@ -577,8 +590,25 @@ export class Receiver {
     const start = this.offset;
     const n = Math.min(chunk.length - start, this.payloadLength - this.payloadRead);
     const end = start + n;
+    const message = this.message ?? this.allocateMessage();
+    if (message !== null) {
+      // One pass from the socket's chunk into the message, unmasking on the way, instead of an
+      // XOR pass in place and a copy when the pieces are joined. RFC 6455 §5.3: the piece starts
+      // at byte payloadRead of the payload (the message has one frame), hence of the key.
+      const at = this.payloadRead;
+      if (this.masked) maskCopy(chunk, start, end, message, at, this.key(), at);
+      else message.set(chunk.subarray(start, end), at);
+      // RFC 6455 §8.1: fail as soon as the text cannot be valid UTF-8, not at the end of it.
+      if (this.checkUtf8 && !this.utf8Validator().write(message, at, at + n)) {
+        return this.invalidUtf8();
+      }
+      this.piecesBytes += n;
+      this.payloadRead += n;
+      this.skip(n);
+      return null;
+    }
     // RFC 6455 §5.3: the piece starts at byte payloadRead of the payload, hence of the key.
-    if (this.masked) this.unmask(chunk, start, end, this.payloadRead);
+    if (this.masked) maskCopy(chunk, start, end, chunk, start, this.key(), this.payloadRead);
     // RFC 6455 §8.1: fail as soon as the text cannot be valid UTF-8, not at the end of it.
     if (this.checkUtf8 && !this.utf8Validator().write(chunk, start, end)) return this.invalidUtf8();
     // A view keeps its whole backing buffer alive. A small piece of a large chunk (a 1-byte
@@ -594,6 +624,33 @@ export class Receiver {
     this.payloadRead += n;
     this.skip(n);
     return null;
+  }
+
+  /**
+   * Allocates the buffer of an unfragmented, uncompressed message whose payload spans chunks,
+   * once at least half of the payload has arrived (consumed, or buffered in any chunk), and
+   * moves the pieces read so far into it. Returns it, or null when the message is fragmented or
+   * compressed (its length is not known, or the inflater takes the pieces as they are) or when
+   * too little has arrived. Waiting for half keeps a peer that announces a long frame and sends
+   * little of it from making us hold more than twice what it sent, as the pieces do.
+   */
+  private allocateMessage(): Uint8Array | null {
+    const length = this.payloadLength;
+    if (!this.fin || this.fragmentCount !== 1 || this.compressed) return null;
+    const arrived = this.payloadRead + Math.min(this.buffered, length - this.payloadRead);
+    if (arrived * 2 < length) return null;
+    const message = new Uint8Array(length);
+    this.flushBlock();
+    this.block = null;
+    const pieces = this.pieces;
+    let at = 0;
+    for (let i = 0; i < pieces.length; i++) {
+      message.set(pieces[i], at);
+      at += pieces[i].length;
+    }
+    this.pieces = NONE;
+    this.message = message;
+    return message;
   }
 
   /**
@@ -628,14 +685,22 @@ export class Receiver {
     else this.pieces.push(piece);
   }
 
-  /** Unmasks `data[start..end)`, which begins at byte `offset` of the frame's payload. */
-  private unmask(data: Uint8Array, start: number, end: number, offset: number): void {
+  /**
+   * The frame's masking key as the 4 bytes the maskers take, spelled out into the array all
+   * receivers share (each keeps its key as an integer). Valid until the next call.
+   */
+  private key(): Uint8Array {
     const key = this.maskKey;
     KEY[0] = key >>> 24;
     KEY[1] = (key >>> 16) & 0xff;
     KEY[2] = (key >>> 8) & 0xff;
     KEY[3] = key & 0xff;
-    maskRange(data, start, end, KEY, offset);
+    return KEY;
+  }
+
+  /** Unmasks `data[start..end)`, which begins at byte `offset` of the frame's payload. */
+  private unmask(data: Uint8Array, start: number, end: number, offset: number): void {
+    maskRange(data, start, end, this.key(), offset);
   }
 
   /** The incremental UTF-8 validator, created on first use (the fast path never needs it). */
@@ -651,6 +716,14 @@ export class Receiver {
     this.flushBlock();
     this.block = null;
     const binary = this.messageOpcode === 2;
+    const message = this.message;
+    if (message !== null) {
+      // RFC 6455 §8.1: a text message that stops inside a UTF-8 sequence is invalid.
+      if (this.checkUtf8 && !this.utf8Validator().end()) return this.invalidUtf8();
+      this.message = null;
+      this.resetMessage();
+      return { type: 'message', binary, data: message };
+    }
     if (this.compressed) {
       // The list goes to the inflater, which may keep it: never hand out the shared one.
       const data = this.pieces === NONE ? [] : this.pieces;
@@ -827,6 +900,7 @@ export class Receiver {
     this.pieces = NONE;
     this.piecesBytes = 0;
     this.block = null;
+    this.message = null;
     return { type: 'error', error: new RemoteProtocolError(code, message, { closeCode }) };
   }
 }

@@ -1,9 +1,10 @@
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Opcode, serializeFrame } from '../../src/core/frame.js';
 import { MAX_FRAMING_OVERHEAD, Receiver } from '../../src/core/receiver.js';
 import { maxCompressedPayload } from '../../src/core/permessage-deflate.js';
+import { setSimdMasking } from '../../src/core/mask-simd.js';
 import type { ReceiverEvent } from '../../src/core/receiver.js';
 import {
   buildFrame,
@@ -928,5 +929,122 @@ describe('properties', () => {
       r.push(Uint8Array.from(chunk));
     }
     assert.deepEqual(drain(r).map(plain), [ping('x'), msg('fragment')]);
+  });
+});
+
+describe('a message that spans chunks (unmasked into its own buffer)', () => {
+  after(() => setSimdMasking(true));
+
+  /** A payload that is valid UTF-8 of any length: ASCII with a 3-byte character now and then. */
+  function text(length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    let i = 0;
+    while (i < length) {
+      if (i % 97 === 50 && length - i >= 3) {
+        out.set(hex('e2 9c 93'), i); // ✓
+        i += 3;
+      } else out[i++] = 0x61 + (i % 26);
+    }
+    return out;
+  }
+
+  for (const simd of [true, false]) {
+    const path = simd ? 'WebAssembly' : 'JavaScript';
+    test(`delivers a 70,000-byte frame split in two as one buffer of exactly its length (${path} unmasking)`, () => {
+      setSimdMasking(simd);
+      const payload = Uint8Array.from({ length: 70000 }, (_, i) => (i * 13) & 0xff);
+      const frame = c({ opcode: 2, payload });
+      for (const cut of [20, 14 + 1000, 14 + 20000, 14 + 35000, 14 + 50000, frame.length - 1]) {
+        const r = new Receiver(server);
+        r.push(frame.slice(0, cut));
+        assert.equal(r.next(), null);
+        r.push(frame.slice(cut));
+        const ev = r.next() as Extract<ReceiverEvent, { type: 'message' }>;
+        assert.equal(ev.type, 'message');
+        assert.deepEqual(ev.data, payload, `cut at ${cut}`);
+        assert.equal(ev.data.buffer.byteLength, 70000, 'one allocation of the payload');
+        assert.equal(r.bufferedBytes, 0);
+      }
+    });
+
+    test(`delivers any unfragmented message cut anywhere, masked or not, text or binary (${path} unmasking)`, () => {
+      fc.assert(
+        fc.property(
+          fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 0, max: 140_000 })),
+          fc.boolean(),
+          fc.boolean(),
+          fc.uint8Array({ minLength: 4, maxLength: 4 }),
+          fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 }),
+          (length, binary, masked, mask, fractions) => {
+            setSimdMasking(simd);
+            const payload = binary ? Uint8Array.from({ length }, (_, i) => i * 7) : text(length);
+            const frame = concat(
+              buildFrame({ opcode: binary ? 2 : 1, payload, mask: masked ? mask : false }),
+              buildFrame({ opcode: 9, payload: 'after', mask: masked ? mask : false }),
+            );
+            const cuts = fractions.map((f) => Math.floor(f * frame.length)).sort((a, b) => a - b);
+            const pieces = [0, ...cuts, frame.length]
+              .map((at, i, all) => frame.subarray(at, all[i + 1] ?? at))
+              .filter((p) => p.length > 0);
+            const events = feedPieces(pieces, masked ? server : client);
+            assert.deepEqual(events, [
+              msg(binary ? payload : new TextDecoder().decode(payload), binary),
+              ping('after'),
+            ]);
+          },
+        ),
+        { numRuns: 150 },
+      );
+    });
+  }
+
+  test('fails with 1007 as soon as the invalid bytes of a long text arrive, before the rest', () => {
+    const payload = text(4000);
+    payload.set(hex('f4 90 80 80'), 2500);
+    const frame = c({ opcode: 1, payload });
+    // The first chunk holds less than half of the payload, the second the invalid bytes.
+    for (const cuts of [
+      [14 + 1000, 14 + 2600],
+      [14 + 2600, 14 + 3000],
+    ]) {
+      const r = new Receiver(server);
+      r.push(frame.slice(0, cuts[0]));
+      const first = r.next();
+      if (cuts[0] < 14 + 2500) {
+        assert.equal(first, null);
+        r.push(frame.slice(cuts[0], cuts[1]));
+      }
+      assert.deepEqual(plain(first ?? r.next()!), err('SWITCHYARD_ERR_INVALID_UTF8', 1007));
+      r.push(frame.slice(cuts[1]));
+      assert.equal(r.next(), null);
+      assert.equal(r.bufferedBytes, 0);
+    }
+  });
+
+  test('fails with 1007 when a long text that spans chunks ends inside a UTF-8 sequence', () => {
+    const payload = concat(text(3000), hex('e2 9c'));
+    const frame = c({ opcode: 1, payload });
+    assert.deepEqual(feedPieces([frame.subarray(0, 2000), frame.subarray(2000)], server), [
+      err('SWITCHYARD_ERR_INVALID_UTF8', 1007),
+    ]);
+  });
+
+  test('still joins a fragmented message and a compressed one from their pieces', () => {
+    const big = Uint8Array.from({ length: 5000 }, (_, i) => i & 0xff);
+    const fragmented = concat(
+      c({ opcode: 2, payload: big.subarray(0, 3000), fin: false }),
+      c({ opcode: 0, payload: big.subarray(3000) }),
+    );
+    assert.deepEqual(
+      feedPieces([fragmented.subarray(0, 1500), fragmented.subarray(1500)], server),
+      [msg(big)],
+    );
+    const compressed = c({ opcode: 2, payload: big, rsv1: true });
+    const r = new Receiver(deflate);
+    r.push(compressed.slice(0, 3000));
+    r.push(compressed.slice(3000));
+    const ev = r.next();
+    assert.ok(ev?.type === 'compressed');
+    assert.deepEqual(concat(...ev.data), big);
   });
 });
