@@ -23,9 +23,12 @@
  *   codec keeps the last window of what the peer's decompressor has seen (our compressed
  *   messages, uncompressed) and of what ours has produced, and passes it as the call's
  *   dictionary (zlib's deflateSetDictionary / inflateSetDictionary for raw streams). A
- *   compressor primed with the window makes the same back-references as one that kept its
- *   context; a decompressor primed with the window resolves the same distances. A stream that
- *   missed a sync message is stale: it is dropped, and the next one starts from the window.
+ *   decompressor primed with the whole window resolves every distance the peer may use. A
+ *   compressor may refer to any suffix of what the peer holds, so it is primed with the last
+ *   twice the message only (priming costs about as much per byte as compressing; on 4 KiB
+ *   JSON messages 8 KiB of reach gives 19.6% of the size against 19.4% with 32 KiB). A stream
+ *   that missed a sync message is stale: it is dropped, and the next one starts from the
+ *   window.
  *   Without context takeover there is no window: each message stands alone anyway.
  * - Every zlib job of every connection in the process goes through one {@link ZlibLimiter}: at
  *   most `concurrency` run at once, the rest wait in one FIFO. A connection runs its own jobs
