@@ -228,23 +228,28 @@ class SlidingWindow {
     return this.buffer.subarray(Math.max(0, this.length - this.size), this.length);
   }
 
-  /** Whether it holds more memory than the window itself (what `compact` gives back). */
+  /** Whether it holds more memory than the bytes of the window (what `compact` gives back). */
   get roomy(): boolean {
-    return this.buffer !== null && this.buffer.length > this.size;
+    return this.buffer !== null && this.buffer.length > Math.min(this.length, this.size);
   }
 
   append(data: Uint8Array): void {
     const size = this.size;
     if (data.length === 0) return;
-    if (this.buffer === null || this.buffer.length < 2 * size) {
-      const grown = Buffer.allocUnsafe(2 * size);
-      if (this.buffer !== null) this.buffer.copy(grown, 0, 0, this.length);
-      this.buffer = grown;
-    }
     if (data.length >= size) {
+      if (this.buffer === null || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
       this.buffer.set(data.subarray(data.length - size));
       this.length = size;
       return;
+    }
+    const needed = this.length + data.length;
+    if (this.buffer === null || (needed > this.buffer.length && this.buffer.length < 2 * size)) {
+      // Grown by doubling up to twice the window: a connection that sent one small message
+      // holds about that message, not two windows.
+      const capacity = Math.min(2 * size, Math.max(1024, 2 * needed));
+      const grown = Buffer.allocUnsafe(capacity);
+      if (this.buffer !== null) this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
     }
     if (this.length + data.length > this.buffer.length) {
       const keep = size - data.length;
