@@ -25,11 +25,11 @@
  *   dictionary (zlib's deflateSetDictionary / inflateSetDictionary for raw streams). A
  *   decompressor primed with the whole window resolves every distance the peer may use. A
  *   compressor may refer to any suffix of what the peer holds, so it is primed with the last
- *   twice the message only (priming costs about as much per byte as compressing; on 4 KiB
- *   JSON messages 8 KiB of reach gives 19.6% of the size against 19.4% with 32 KiB). A stream
- *   that missed a sync message is stale: it is dropped, and the next one starts from the
- *   window.
- *   Without context takeover there is no window: each message stands alone anyway.
+ *   as many bytes as the message has (priming costs about as much per byte as compressing; on
+ *   4 KiB JSON messages 4 KiB of reach gives 19.9% of the size against 19.4% with 32 KiB and
+ *   21.9% with none, for about half the CPU of 32 KiB). A stream that missed a sync message
+ *   is stale: it is dropped, and the next one starts from the window. Without context
+ *   takeover there is no window: each message stands alone anyway.
  * - Every zlib job of every connection in the process goes through one {@link ZlibLimiter}: at
  *   most `concurrency` run at once, the rest wait in one FIFO. A connection runs its own jobs
  *   one at a time and puts only the next one in the FIFO, after its current one is done, so
@@ -91,8 +91,9 @@ export const DEFLATE_DEFAULTS = {
   memLevel: 8,
   releaseAfter: 10_000,
   /**
-   * 16 KiB: compressing that much JSON with a 32 KiB dictionary took 0.1–0.5 ms on a loaded
-   * 2-core machine (bench/README.md, "Compression"), the longest a message may hold the loop.
+   * 16 KiB: compressing that much JSON primed with a 32 KiB dictionary (twice what it gets)
+   * took 0.1–0.5 ms on a loaded 2-core machine (bench/README.md, "Compression"): the longest
+   * a message may hold the event loop.
    */
   syncLimit: 16_384,
   /** zlib jobs running at once across the process. */
@@ -456,12 +457,12 @@ export class DeflateCodec {
   deflateSync(data: Uint8Array): { payload: Uint8Array; compressed: boolean } | null {
     if (this.closed || this.deflatesPending > 0 || data.length > this.syncLimit) return null;
     // Priming a one-shot compressor with the window costs zlib about as much per byte as
-    // finding matches in the message, so the dictionary is the window's last twice the
-    // message (at least 1 KiB): a 4 KiB message refers back up to 8 KiB, not 32 (see the
-    // theory of operation above).
+    // finding matches in the message, so the dictionary is the window's last bytes, as many
+    // as the message has (at least 1 KiB): a 4 KiB message refers back up to 4 KiB, not 32
+    // (see the theory of operation above).
     let dictionary = this.deflateWindow?.bytes ?? null;
     if (dictionary !== null) {
-      const reach = Math.max(1024, 2 * data.length);
+      const reach = Math.max(1024, data.length);
       if (dictionary.length > reach) dictionary = dictionary.subarray(dictionary.length - reach);
     }
     let payload: Buffer;
