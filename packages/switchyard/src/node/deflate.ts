@@ -10,15 +10,35 @@
  *   would inflate to gigabytes therefore costs at most `maxPayload` plus one chunk.
  * - Deflating: a message (or one fragment of it) goes into the connection's DeflateRaw with a
  *   sync flush; on the last fragment the trailing 0x00 0x00 0xff 0xff is cut (RFC 7692 §7.2.1).
+ * - Small messages (at most `syncLimit` bytes, 16 KiB by default) skip the thread pool: a
+ *   whole message is compressed, and a message that inflates to at most that much is inflated,
+ *   with the synchronous one-shot calls (`deflateRawSync`, `inflateRawSync`) on the event loop.
+ *   A round trip to the thread pool costs more than the zlib work of a 4 KiB message, and on a
+ *   busy server the hop itself is most of the time. The bound keeps one call short: compressing
+ *   16 KiB took 0.1–0.5 ms on the 2-core bench machine (bench/README.md, "Compression"),
+ *   inflating it a tenth of that. Bigger messages, fragmented sends and inflations that pass
+ *   the bound go to the streams below, through the limiter. Sync calls bypass the limiter: they
+ *   run one at a time by nature, and hold no zlib memory once they return.
+ * - Context takeover across one-shot calls: a one-shot call starts a fresh zlib context, so the
+ *   codec keeps the last window of what the peer's decompressor has seen (our compressed
+ *   messages, uncompressed) and of what ours has produced, and passes it as the call's
+ *   dictionary (zlib's deflateSetDictionary / inflateSetDictionary for raw streams). A
+ *   decompressor primed with the whole window resolves every distance the peer may use. A
+ *   compressor may refer to any suffix of what the peer holds, so it is primed with the last
+ *   as many bytes as the message has (priming costs about as much per byte as compressing; on
+ *   4 KiB JSON messages 4 KiB of reach gives 19.9% of the size against 19.4% with 32 KiB and
+ *   21.9% with none, for about half the CPU of 32 KiB). A stream that missed a sync message
+ *   is stale: it is dropped, and the next one starts from the window. Without context
+ *   takeover there is no window: each message stands alone anyway.
  * - Every zlib job of every connection in the process goes through one {@link ZlibLimiter}: at
  *   most `concurrency` run at once, the rest wait in one FIFO. A connection runs its own jobs
  *   one at a time and puts only the next one in the FIFO, after its current one is done, so
  *   the FIFO serves connections round-robin: one busy connection cannot starve the others.
- * - Memory: a zlib context lives only while it is used. After `releaseAfter` ms without
- *   traffic, a connection gives its contexts back. A compressor can always start afresh (the
- *   peer only follows back-references we choose to make). A decompressor with context takeover
- *   cannot forget the peer's history, so it keeps just the last window of output (at most
- *   `1 << windowBits` bytes) and hands it to the next InflateRaw as its dictionary.
+ * - Memory: a zlib stream lives only while it is used. After `releaseAfter` ms without
+ *   traffic, a connection gives its streams and windows back. A compressor can always start
+ *   afresh (the peer only follows back-references we choose to make). A decompressor with
+ *   context takeover cannot forget the peer's history, so it keeps just the last window of
+ *   output (at most `1 << windowBits` bytes), the dictionary of its next inflation.
  */
 import zlib from 'node:zlib';
 import { RemoteProtocolError } from '../core/errors.js';
@@ -54,6 +74,14 @@ export interface PerMessageDeflateConfig extends PerMessageDeflateOptions {
    * connection's lifetime. Default 10,000.
    */
   releaseAfter?: number | false;
+  /**
+   * Messages of at most this many bytes are compressed, and inflated, synchronously on the
+   * event loop instead of on the libuv thread pool: no thread hop, and no zlib memory held
+   * between messages. Larger ones (and fragmented sends) go to the thread pool, so that one
+   * call cannot block the event loop for long. 0 sends everything to the thread pool.
+   * Default 16,384.
+   */
+  syncLimit?: number;
 }
 
 /** The defaults of {@link PerMessageDeflateConfig}'s codec settings. */
@@ -62,6 +90,12 @@ export const DEFLATE_DEFAULTS = {
   level: zlib.constants.Z_DEFAULT_COMPRESSION,
   memLevel: 8,
   releaseAfter: 10_000,
+  /**
+   * 16 KiB: compressing that much JSON primed with a 32 KiB dictionary (twice what it gets)
+   * took 0.1–0.5 ms on a loaded 2-core machine (bench/README.md, "Compression"): the longest
+   * a message may hold the event loop.
+   */
+  syncLimit: 16_384,
   /** zlib jobs running at once across the process. */
   concurrency: 10,
 } as const;
@@ -177,10 +211,75 @@ export function deflateContextsHeld(): number {
 
 type InflateCallback = (result: Buffer | RemoteProtocolError) => void;
 
+/**
+ * The last `size` bytes that went through one direction of a connection with context takeover,
+ * copied (a message handed to the application may be changed by it). Appending copies the new
+ * bytes into a buffer of twice the window, sliding the window back to its start when it is full,
+ * so a message costs one copy of itself and, every window's worth of bytes, one of the window.
+ */
+class SlidingWindow {
+  private buffer: Buffer | null = null;
+  private length = 0;
+
+  constructor(private readonly size: number) {}
+
+  /** The window, a view valid until the next append; null when nothing went through yet. */
+  get bytes(): Buffer | null {
+    if (this.buffer === null || this.length === 0) return null;
+    return this.buffer.subarray(Math.max(0, this.length - this.size), this.length);
+  }
+
+  /** Whether it holds more memory than the bytes of the window (what `compact` gives back). */
+  get roomy(): boolean {
+    return this.buffer !== null && this.buffer.length > Math.min(this.length, this.size);
+  }
+
+  append(data: Uint8Array): void {
+    const size = this.size;
+    if (data.length === 0) return;
+    if (data.length >= size) {
+      if (this.buffer === null || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
+      this.buffer.set(data.subarray(data.length - size));
+      this.length = size;
+      return;
+    }
+    const needed = this.length + data.length;
+    if (this.buffer === null || (needed > this.buffer.length && this.buffer.length < 2 * size)) {
+      // Grown by doubling up to twice the window: a connection that sent one small message
+      // holds about that message, not two windows.
+      const capacity = Math.min(2 * size, Math.max(1024, 2 * needed));
+      const grown = Buffer.allocUnsafe(capacity);
+      if (this.buffer !== null) this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    }
+    if (this.length + data.length > this.buffer.length) {
+      const keep = size - data.length;
+      this.buffer.copyWithin(0, this.length - keep, this.length);
+      this.length = keep;
+    }
+    this.buffer.set(data, this.length);
+    this.length += data.length;
+  }
+
+  /** Keeps the window alone, in a buffer of its size. */
+  compact(): void {
+    const bytes = this.bytes;
+    this.buffer = bytes === null ? null : Buffer.from(bytes);
+    this.length = bytes === null ? 0 : bytes.length;
+  }
+
+  clear(): void {
+    this.buffer = null;
+    this.length = 0;
+  }
+}
+
 /** One connection's compressor and decompressor. */
 export class DeflateCodec {
   /** Messages below this size go uncompressed unless `compress: true`. */
   readonly threshold: number;
+  /** Messages of at most this size are compressed and inflated synchronously. */
+  readonly syncLimit: number;
   private readonly inflateBits: number;
   private readonly inflateReset: boolean;
   private readonly deflateBits: number;
@@ -193,11 +292,10 @@ export class DeflateCodec {
 
   private inflater: zlib.InflateRaw | null = null;
   private deflater: zlib.DeflateRaw | null = null;
-  /** The last inflated messages, newest last, covering at least one window (context takeover). */
-  private history: Buffer[] = [];
-  private historyBytes = 0;
-  /** The window kept when the inflater was released, its dictionary when it is recreated. */
-  private dictionary: Buffer | null = null;
+  /** What the peer's compressor can refer back to (context takeover): our inflated output. */
+  private readonly inflateWindow: SlidingWindow | null;
+  /** What the peer's decompressor holds (context takeover): our compressed messages. */
+  private readonly deflateWindow: SlidingWindow | null;
   private inflateOut: Buffer[] = [];
   private inflateOutBytes = 0;
   private inflateCallback: InflateCallback | null = null;
@@ -205,6 +303,10 @@ export class DeflateCodec {
   private deflateDone: (() => void) | null = null;
   private deflateOut: Buffer[] = [];
   private deflateOutBytes = 0;
+  /** Deflate jobs given to `deflate` and not finished: a sync one must not overtake them. */
+  private deflatesPending = 0;
+  /** The same for `inflate`. */
+  private inflatesPending = 0;
   private busy = 0;
   private readonly jobs: Array<(done: () => void) => void> = [];
   private queued = false;
@@ -226,11 +328,14 @@ export class DeflateCodec {
     this.deflateBits = Math.max(9, directions.deflate.windowBits);
     this.deflateReset = directions.deflate.noContextTakeover;
     this.threshold = config.threshold ?? DEFLATE_DEFAULTS.threshold;
+    this.syncLimit = config.syncLimit ?? DEFLATE_DEFAULTS.syncLimit;
     this.level = config.level ?? DEFLATE_DEFAULTS.level;
     this.memLevel = config.memLevel ?? DEFLATE_DEFAULTS.memLevel;
     this.releaseAfter = config.releaseAfter ?? DEFLATE_DEFAULTS.releaseAfter;
     this.maxPayload = maxPayload;
     this.limiter = limiter;
+    this.inflateWindow = this.inflateReset ? null : new SlidingWindow(1 << this.inflateBits);
+    this.deflateWindow = this.deflateReset ? null : new SlidingWindow(1 << this.deflateBits);
   }
 
   /**
@@ -243,9 +348,68 @@ export class DeflateCodec {
     return this.deflateReset ? `${this.deflateBits}:${this.level}:${this.memLevel}` : null;
   }
 
-  /** Whether zlib contexts are allocated now (false once released or closed). */
+  /**
+   * Whether memory that `release` gives back is held now: zlib streams, or windows kept for
+   * context takeover beyond the one window a decompressor always keeps (false once released
+   * or closed).
+   */
   get holdsContexts(): boolean {
-    return this.inflater !== null || this.deflater !== null;
+    return (
+      this.inflater !== null ||
+      this.deflater !== null ||
+      (this.inflateWindow?.roomy ?? false) ||
+      (this.deflateWindow?.bytes ?? null) !== null
+    );
+  }
+
+  /**
+   * Inflates one message now, on the calling thread, when it is small enough: its compressed
+   * pieces weigh at most `syncLimit` bytes and it inflates to at most `syncLimit` bytes (zlib
+   * stops one 16 KiB chunk past that). Returns the bytes, or the error that fails the
+   * connection (1009 past `maxPayload`, 1007 on a corrupt stream), or null when the message is
+   * for {@link inflate} (bigger than the bound, or an inflation already under way).
+   */
+  inflateSync(pieces: readonly Uint8Array[]): Buffer | RemoteProtocolError | null {
+    if (this.closed || this.inflatesPending > 0 || this.syncLimit === 0) return null;
+    let size = 0;
+    for (const piece of pieces) size += piece.length;
+    // DEFLATE expands nothing by more than a few bytes per 64 KiB: more input means more output.
+    if (size > this.syncLimit) return null;
+    const limit = Math.min(this.syncLimit, this.maxPayload);
+    const dictionary = this.inflateWindow?.bytes ?? null;
+    let data: Buffer;
+    try {
+      // RFC 7692 §7.2.2: append 0x00 0x00 0xff 0xff, then decompress.
+      data = zlib.inflateRawSync(Buffer.concat([...pieces, TRAILER]), {
+        windowBits: this.inflateBits,
+        finishFlush: zlib.constants.Z_SYNC_FLUSH,
+        chunkSize: CHUNK_SIZE,
+        // Checked after each output chunk: zlib stops within one chunk past it, so a bomb
+        // costs at most the bound plus 16 KiB here, as on the stream.
+        maxOutputLength: Math.max(1, limit),
+        ...(dictionary !== null ? { dictionary } : {}),
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+        // Past the sync bound but perhaps within maxPayload: the stream does it again, counted
+        // as it goes (the window is untouched: nothing of this attempt was kept).
+        if (this.maxPayload > this.syncLimit) return null;
+        return this.tooBig(this.maxPayload + 1);
+      }
+      return this.inflateError(error as Error);
+    }
+    if (data.length > this.maxPayload) return this.tooBig(data.length);
+    // The output is a view of a 16 KiB chunk; a small message handed to the application
+    // should not keep the whole chunk alive.
+    if (data.length < data.buffer.byteLength >>> 1) data = Buffer.from(data);
+    if (this.inflateWindow !== null) {
+      this.inflateWindow.append(data);
+      // The stream did not see this message: its history is stale. The next stream starts
+      // from the window.
+      this.dropInflater();
+    }
+    this.touch();
+    return data;
   }
 
   /**
@@ -255,9 +419,11 @@ export class DeflateCodec {
    */
   inflate(pieces: readonly Uint8Array[], callback: InflateCallback): void {
     this.busy++;
+    this.inflatesPending++;
     this.submit((done) => {
       if (this.closed) {
         this.busy--;
+        this.inflatesPending--;
         done();
         return;
       }
@@ -275,10 +441,54 @@ export class DeflateCodec {
         const data = out.length === 1 ? out[0] : Buffer.concat(out, this.inflateOutBytes);
         this.inflateOut = [];
         if (this.inflateReset) inflater.reset();
-        else this.remember(data);
+        else this.inflateWindow?.append(data);
         this.finishInflate(data);
       });
     });
+  }
+
+  /**
+   * Compresses one whole message now, on the calling thread, when it is at most `syncLimit`
+   * bytes and no earlier compression of this connection is still under way (it must not be
+   * overtaken). Returns the payload to send and whether it is compressed (RSV1): a compressed
+   * form that is not smaller than `data` is thrown away, as in {@link deflate} with `whole`.
+   * Returns null when the message is for {@link deflate}.
+   */
+  deflateSync(data: Uint8Array): { payload: Uint8Array; compressed: boolean } | null {
+    if (this.closed || this.deflatesPending > 0 || data.length > this.syncLimit) return null;
+    // Priming a one-shot compressor with the window costs zlib about as much per byte as
+    // finding matches in the message, so the dictionary is the window's last bytes, as many
+    // as the message has (at least 1 KiB): a 4 KiB message refers back up to 4 KiB, not 32
+    // (see the theory of operation above).
+    let dictionary = this.deflateWindow?.bytes ?? null;
+    if (dictionary !== null) {
+      const reach = Math.max(1024, data.length);
+      if (dictionary.length > reach) dictionary = dictionary.subarray(dictionary.length - reach);
+    }
+    let payload: Buffer;
+    try {
+      payload = zlib.deflateRawSync(data, {
+        windowBits: this.deflateBits,
+        level: this.level,
+        memLevel: this.memLevel,
+        finishFlush: zlib.constants.Z_SYNC_FLUSH,
+        ...(dictionary !== null ? { dictionary } : {}),
+      });
+    } catch {
+      // Out of memory, nothing else: the stream path reports it its own way.
+      return null;
+    }
+    // RFC 7692 §7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
+    if (endsWithTrailer(payload)) payload = payload.subarray(0, payload.length - 4);
+    // RFC 7692 §6: a message may go plain; it then never reaches the peer's decompressor, so
+    // it stays out of the window.
+    if (payload.length >= data.length) return { payload: data, compressed: false };
+    if (this.deflateWindow !== null) {
+      this.deflateWindow.append(data);
+      this.dropDeflater();
+    }
+    this.touch();
+    return { payload, compressed: true };
   }
 
   /**
@@ -298,9 +508,11 @@ export class DeflateCodec {
     whole = false,
   ): void {
     this.busy++;
+    this.deflatesPending++;
     this.submit((done) => {
       if (this.closed) {
         this.busy--;
+        this.deflatesPending--;
         done();
         callback(null, false);
         return;
@@ -324,13 +536,18 @@ export class DeflateCodec {
           // RFC 7692 §7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end."
           if (endsWithTrailer(payload)) payload = payload.subarray(0, payload.length - 4);
           compressed = !whole || payload.length < data.length;
-          // RFC 7692 §7.1.1: without context takeover, each message starts a fresh context. A
-          // message sent uncompressed never reaches the peer's decompressor, so our compressor
-          // must forget it too: a fresh context refers to nothing the peer lacks.
-          if (this.deflateReset || !compressed) deflater.reset();
+          // RFC 7692 §7.1.1: without context takeover, each message starts a fresh context.
+          if (this.deflateReset) deflater.reset();
+          // A message sent uncompressed never reaches the peer's decompressor, so our
+          // compressor must forget it: the next stream starts from the window, which lacks it.
+          // (Not reset(): Node's reset sets the stream's first dictionary again, an older
+          // window than the peer's.)
+          else if (!compressed) this.dropDeflater();
         }
+        if (compressed) this.deflateWindow?.append(data);
         this.deflateDone = null;
         this.busy--;
+        this.deflatesPending--;
         this.touch();
         done();
         if (compressed) callback(payload, true);
@@ -347,9 +564,8 @@ export class DeflateCodec {
     this.closed = true;
     this.dropInflater();
     this.dropDeflater();
-    this.history = [];
-    this.historyBytes = 0;
-    this.dictionary = null;
+    this.inflateWindow?.clear();
+    this.deflateWindow?.clear();
     holding.delete(this);
     // Give the limiter its slots back: a destroyed stream may never call its flush back.
     const inflateDone = this.inflateDone;
@@ -371,13 +587,11 @@ export class DeflateCodec {
   /** Gives back the zlib contexts now (when idle), keeping what context takeover needs. */
   release(): void {
     if (this.busy > 0 || this.closed) return;
-    if (this.inflater !== null) {
-      if (!this.inflateReset) this.dictionary = this.windowOfHistory();
-      this.dropInflater();
-    }
-    this.history = [];
-    this.historyBytes = 0;
+    this.dropInflater();
     this.dropDeflater();
+    // The peer may still refer to what it sent; what we sent, we need not refer to.
+    this.inflateWindow?.compact();
+    this.deflateWindow?.clear();
     holding.delete(this);
   }
 
@@ -409,18 +623,14 @@ export class DeflateCodec {
 
   private getInflater(): zlib.InflateRaw {
     if (this.inflater !== null) return this.inflater;
+    const dictionary = this.inflateWindow?.bytes ?? null;
     const inflater = zlib.createInflateRaw({
       flush: zlib.constants.Z_SYNC_FLUSH,
       windowBits: this.inflateBits,
       chunkSize: CHUNK_SIZE,
-      ...(this.dictionary !== null ? { dictionary: this.dictionary } : {}),
+      // The window is copied by zlib here, so later appends cannot change it under the stream.
+      ...(dictionary !== null ? { dictionary } : {}),
     });
-    if (this.dictionary !== null) {
-      // The kept window is the start of the new inflater's history.
-      this.history = [this.dictionary];
-      this.historyBytes = this.dictionary.length;
-      this.dictionary = null;
-    }
     inflater.on('data', (chunk: Buffer) => this.onInflateData(inflater, chunk));
     inflater.on('error', (error: Error) => this.onInflateError(inflater, error));
     this.inflater = inflater;
@@ -430,12 +640,14 @@ export class DeflateCodec {
 
   private getDeflater(): zlib.DeflateRaw {
     if (this.deflater !== null) return this.deflater;
+    const dictionary = this.deflateWindow?.bytes ?? null;
     const deflater = zlib.createDeflateRaw({
       flush: zlib.constants.Z_SYNC_FLUSH,
       windowBits: this.deflateBits,
       level: this.level,
       memLevel: this.memLevel,
       chunkSize: CHUNK_SIZE,
+      ...(dictionary !== null ? { dictionary } : {}),
     });
     deflater.on('data', (chunk: Buffer) => {
       this.deflateOut.push(chunk);
@@ -448,6 +660,7 @@ export class DeflateCodec {
       this.deflateDone = null;
       if (done !== null) {
         this.busy--;
+        this.deflatesPending--;
         done();
       }
     });
@@ -462,13 +675,7 @@ export class DeflateCodec {
     if (this.inflateOutBytes > this.maxPayload) {
       // Stop inflating now: destroying the stream drops the input it has not processed yet.
       this.dropInflater();
-      this.finishInflate(
-        new RemoteProtocolError(
-          'SWITCHYARD_ERR_MESSAGE_TOO_BIG',
-          `Compressed message inflated to at least ${this.inflateOutBytes} bytes, over maxPayload (${this.maxPayload} bytes)`,
-          { closeCode: 1009 },
-        ),
-      );
+      this.finishInflate(this.tooBig(this.inflateOutBytes));
       return;
     }
     this.inflateOut.push(chunk);
@@ -478,14 +685,25 @@ export class DeflateCodec {
     if (inflater !== this.inflater) return;
     this.dropInflater();
     if (this.inflateCallback === null) return;
+    this.finishInflate(this.inflateError(error));
+  }
+
+  /** 1009 for a message that inflated to at least `inflated` bytes, over `maxPayload`. */
+  private tooBig(inflated: number): RemoteProtocolError {
+    return new RemoteProtocolError(
+      'SWITCHYARD_ERR_MESSAGE_TOO_BIG',
+      `Compressed message inflated to at least ${inflated} bytes, over maxPayload (${this.maxPayload} bytes)`,
+      { closeCode: 1009 },
+    );
+  }
+
+  private inflateError(error: Error): RemoteProtocolError {
     // RFC 6455 §7.4.1: 1007, "data within a message that was not consistent with the type of
     // the message"; a corrupt DEFLATE stream is the closest the registry has.
-    this.finishInflate(
-      new RemoteProtocolError(
-        'SWITCHYARD_ERR_INFLATE',
-        `A compressed message could not be inflated: ${error.message}`,
-        { closeCode: 1007, cause: error },
-      ),
+    return new RemoteProtocolError(
+      'SWITCHYARD_ERR_INFLATE',
+      `A compressed message could not be inflated: ${error.message}`,
+      { closeCode: 1007, cause: error },
     );
   }
 
@@ -496,29 +714,10 @@ export class DeflateCodec {
     this.inflateDone = null;
     this.inflateOut = [];
     this.busy--;
+    this.inflatesPending--;
     this.touch();
     done?.();
     callback?.(result);
-  }
-
-  /** Keeps references to the newest messages, enough to rebuild one window on release. */
-  private remember(data: Buffer): void {
-    if (this.releaseAfter === false || data.length === 0) return;
-    const window = 1 << this.inflateBits;
-    this.history.push(data);
-    this.historyBytes += data.length;
-    while (this.history.length > 1 && this.historyBytes - this.history[0].length >= window) {
-      this.historyBytes -= (this.history.shift() as Buffer).length;
-    }
-  }
-
-  /** The last `1 << windowBits` bytes inflated, copied, so no message stays referenced. */
-  private windowOfHistory(): Buffer | null {
-    if (this.historyBytes === 0) return null;
-    const window = Math.min(1 << this.inflateBits, this.historyBytes);
-    const joined =
-      this.history.length === 1 ? this.history[0] : Buffer.concat(this.history, this.historyBytes);
-    return Buffer.from(joined.subarray(joined.length - window));
   }
 
   private touch(): void {

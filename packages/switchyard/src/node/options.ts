@@ -91,6 +91,13 @@ export const DEFLATE_OPTIONS: OptionTable = {
       default: DEFLATE_DEFAULTS.releaseAfter,
       meaning: 'ms without a compressed message before the zlib contexts are released',
     },
+    {
+      name: 'syncLimit',
+      check: is.integer(0),
+      default: DEFLATE_DEFAULTS.syncLimit,
+      meaning:
+        'messages of at most this many bytes are compressed and inflated on the event loop, larger ones on the thread pool; 0 for the thread pool always',
+    },
   ],
   insteadOf: {
     zlibDeflateOptions: 'set `level` and `memLevel` directly in `perMessageDeflate`.',
@@ -173,7 +180,7 @@ export const WEBSOCKET_OPTION_SPECS: readonly OptionSpec[] = [
     default: false,
     defaultText: '`false` (`BrowserWebSocket`: `true`)',
     meaning:
-      'permessage-deflate (RFC 7692): `true` or an options object (`threshold`, window bits, context takeover, `level`, `memLevel`, `releaseAfter`). Every option and its memory cost: [permessage-deflate.md](permessage-deflate.md)',
+      'permessage-deflate (RFC 7692): `true` or an options object (`threshold`, window bits, context takeover, `level`, `memLevel`, `releaseAfter`, `syncLimit`). Every option and its memory cost: [permessage-deflate.md](permessage-deflate.md)',
   },
 ];
 

@@ -621,6 +621,15 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       }
       return;
     }
+    // A small whole message with nothing ahead of it is compressed here and now (see
+    // DeflateCodec.deflateSync): no thread-pool round trip, nothing to queue behind.
+    if (this.sendQueue === null && first && fin) {
+      const now = codec.deflateSync(bytes);
+      if (now !== null) {
+        this.sendFrame(now.payload, binary, fin, now.compressed);
+        return;
+      }
+    }
     this.deflatePendingBytes += bytes.length;
     const job = () => {
       this.deflating = true;
@@ -924,6 +933,15 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         new RemoteProtocolError('SWITCHYARD_ERR_RESERVED_BITS', 'Compression not negotiated', {
           closeCode: 1002,
         }),
+      );
+      return;
+    }
+    // A small message is inflated here and now (see DeflateCodec.inflateSync); its event is
+    // dispatched in place, and the loop that called us goes on with the next one.
+    const now = codec.inflateSync(pieces);
+    if (now !== null) {
+      this.dispatch(
+        this.conn.receiveInflated(now instanceof RemoteProtocolError ? now : { binary, data: now }),
       );
       return;
     }

@@ -306,7 +306,9 @@ describe('messages', () => {
   });
 
   test('bufferedAmount counts bytes waiting for the compressor, and drain follows', async (t) => {
-    const s = await startServer({ perMessageDeflate: true, highWaterMark: 1000 });
+    // syncLimit 0: every message waits for the thread pool (a small one is otherwise
+    // compressed before send() returns, and only its compressed frame counts).
+    const s = await startServer({ perMessageDeflate: { syncLimit: 0 }, highWaterMark: 1000 });
     t.after(() => s.close());
     const done = new Promise<[number, boolean]>((resolve) => {
       s.server.on('connection', (ws) => {
