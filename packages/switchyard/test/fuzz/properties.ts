@@ -19,6 +19,7 @@ import {
 } from '../../src/core/header-lists.js';
 import { HttpHeadParser } from '../../src/core/http-head.js';
 import { Receiver, type ReceiverEvent } from '../../src/core/receiver.js';
+import { maxCompressedPayload } from '../../src/core/permessage-deflate.js';
 
 /** A named property; `property` is what fast-check runs. */
 export interface FuzzProperty {
@@ -165,18 +166,19 @@ function runReceiver(
     receiver.push(chunk);
     for (let ev = receiver.next(); ev !== null; ev = receiver.next()) {
       if (failed) throw new Error(`an event after the error: ${ev.type}`);
-      events.push(describe(ev, maxPayload));
+      events.push(describe(ev, maxPayload, maxFragments));
       if (ev.type === 'error') failed = true;
     }
     // Drained: what is left is a partial header (<= 14 bytes) or control frame (<= 139), and
-    // the pieces of one incomplete message, which maxPayload bounds.
-    if (receiver.bufferedBytes > maxPayload + 139)
+    // the pieces of one incomplete message, which maxPayload bounds (plus deflate's worst-case
+    // growth for a compressed one: see maxCompressedPayload).
+    if (receiver.bufferedBytes > maxCompressedPayload(maxPayload, maxFragments) + 139)
       throw new Error(`holds ${receiver.bufferedBytes} bytes with maxPayload ${maxPayload}`);
   }
   return events;
 }
 
-function describe(ev: ReceiverEvent, maxPayload: number): string {
+function describe(ev: ReceiverEvent, maxPayload: number, maxFragments: number): string {
   switch (ev.type) {
     case 'message':
       if (ev.data.length > maxPayload) throw new Error('a message over maxPayload');
@@ -184,7 +186,9 @@ function describe(ev: ReceiverEvent, maxPayload: number): string {
       return `message:${ev.binary}:${hex(ev.data)}`;
     case 'compressed': {
       const data = concat(ev.data);
-      if (data.length > maxPayload) throw new Error('a compressed message over maxPayload');
+      // A message of maxPayload bytes that did not compress is a little longer on the wire.
+      if (data.length > maxCompressedPayload(maxPayload, maxFragments))
+        throw new Error('a compressed message over maxCompressedPayload(maxPayload)');
       return `compressed:${ev.binary}:${hex(data)}`;
     }
     case 'ping':
