@@ -76,6 +76,12 @@ export interface ConnectionOptions {
   autoPong?: boolean;
   /** A whole-buffer UTF-8 validator to use instead of the portable one (e.g. `buffer.isUtf8`). */
   isUtf8?: (bytes: Uint8Array) => boolean;
+  /**
+   * Allocates the buffer of a message assembled from several reads or frames; every byte is
+   * written before the message is handed out, so it need not be zeroed (e.g.
+   * `Buffer.allocUnsafeSlow`). Default `new Uint8Array(length)`.
+   */
+  allocate?: (length: number) => Uint8Array;
 }
 
 /** A complete message from the peer. Text arrives as validated UTF-8 bytes. */
@@ -187,7 +193,9 @@ export class Connection {
       maxPayload: this.maxPayload,
       maxFragments: options.maxFragments ?? CONNECTION_DEFAULTS.maxFragments,
       rsv1Allowed: this.compression,
-      isUtf8: this.isUtf8,
+      // The receiver's own default when none was given (no closure per connection to compare).
+      isUtf8: options.isUtf8,
+      allocate: options.allocate,
     });
   }
 

@@ -69,6 +69,35 @@ export interface ReceiverOptions {
    * in several. Default {@link isValidUtf8}.
    */
   isUtf8?: (bytes: Uint8Array) => boolean;
+  /**
+   * Allocates the buffer of a message that has to be assembled (one that spans reads, or is
+   * fragmented). Every byte of what it returns is written before the message is handed out, so
+   * it need not be zeroed: the Node layer passes `Buffer.allocUnsafeSlow`, which skips the
+   * zero-fill a fresh `Uint8Array` pays (for a 64 KiB message, as long as unmasking it). Default
+   * `new Uint8Array(length)`.
+   */
+  allocate?: (length: number) => Uint8Array;
+}
+
+/** What the platform lends the receiver; one object shared by every receiver that uses the same pair. */
+interface Natives {
+  readonly isUtf8: (bytes: Uint8Array) => boolean;
+  readonly allocate: (length: number) => Uint8Array;
+}
+
+const newUint8Array = (length: number): Uint8Array => new Uint8Array(length);
+const PORTABLE: Natives = { isUtf8: isValidUtf8, allocate: newUint8Array };
+/** The last pair asked for: a server's receivers all ask for the same one, so share its object. */
+let lastNatives: Natives = PORTABLE;
+
+function nativesFor(
+  isUtf8: (bytes: Uint8Array) => boolean = isValidUtf8,
+  allocate: (length: number) => Uint8Array = newUint8Array,
+): Natives {
+  if (lastNatives.isUtf8 !== isUtf8 || lastNatives.allocate !== allocate) {
+    lastNatives = { isUtf8, allocate };
+  }
+  return lastNatives;
 }
 
 /** A complete uncompressed data message. */
@@ -201,7 +230,8 @@ export class Receiver {
   private readonly maxPayload: number;
   private readonly maxFragments: number;
   private rsv1Allowed: boolean;
-  private readonly isUtf8: (bytes: Uint8Array) => boolean;
+  /** The UTF-8 validator and the allocator: one object per distinct pair, not two fields each. */
+  private readonly natives: Natives;
 
   // Buffered input: chunks[0] starts at `offset`; `buffered` bytes in all. NONE when empty.
   private chunks: Uint8Array[] = NONE;
@@ -260,7 +290,7 @@ export class Receiver {
     const maxFragments = options.maxFragments ?? Infinity;
     this.maxFragments = maxFragments === Infinity ? NO_FRAGMENT_LIMIT : maxFragments;
     this.rsv1Allowed = options.rsv1Allowed ?? false;
-    this.isUtf8 = options.isUtf8 ?? isValidUtf8;
+    this.natives = nativesFor(options.isUtf8, options.allocate);
   }
 
   /**
@@ -569,7 +599,7 @@ export class Receiver {
         // (on Node 20, 32 bytes: about 22-46 ns in JS against 53-82 ns for buffer.isUtf8).
         if (
           !binary &&
-          !(length < SMALL_TEXT ? isValidUtf8(chunk, start, end) : this.isUtf8(data))
+          !(length < SMALL_TEXT ? isValidUtf8(chunk, start, end) : this.natives.isUtf8(data))
         ) {
           return this.invalidUtf8();
         }
@@ -639,7 +669,8 @@ export class Receiver {
     if (!this.fin || this.fragmentCount !== 1 || this.compressed) return null;
     const arrived = this.payloadRead + Math.min(this.buffered, length - this.payloadRead);
     if (arrived * 2 < length) return null;
-    const message = new Uint8Array(length);
+    // Not zeroed when the platform can skip it: every byte is written before it is handed out.
+    const message = this.natives.allocate(length);
     this.flushBlock();
     this.block = null;
     const pieces = this.pieces;
@@ -706,9 +737,8 @@ export class Receiver {
   /** The incremental UTF-8 validator, created on first use (the fast path never needs it). */
   private utf8Validator(): Utf8Validator {
     // The injected whole-buffer validator speeds up long pieces; the portable one would not.
-    return (this.validator ??= new Utf8Validator(
-      this.isUtf8 === isValidUtf8 ? undefined : this.isUtf8,
-    ));
+    const isUtf8 = this.natives.isUtf8;
+    return (this.validator ??= new Utf8Validator(isUtf8 === isValidUtf8 ? undefined : isUtf8));
   }
 
   /** Builds the event of the data message whose last frame was just read. */
@@ -747,7 +777,7 @@ export class Receiver {
       data = EMPTY;
     } else {
       // The only copy of a fragmented (or chunk-straddling) message: one allocation.
-      data = new Uint8Array(this.piecesBytes);
+      data = this.natives.allocate(this.piecesBytes);
       let at = 0;
       for (let i = 0; i < pieces.length; i++) {
         data.set(pieces[i], at);

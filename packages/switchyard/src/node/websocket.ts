@@ -10,7 +10,7 @@
  * per client connection.
  */
 import { captureRejectionSymbol, EventEmitter } from 'node:events';
-import { isUtf8 } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
   CONNECTION_DEFAULTS,
@@ -145,6 +145,13 @@ export const WEBSOCKET_DEFAULTS = {
 } as const;
 
 const EMPTY_BUFFER = Buffer.alloc(0);
+/**
+ * The receiver's allocator for messages it assembles (one that spans reads, or is fragmented):
+ * it writes every byte before handing the message out, so the zero-fill of `new Uint8Array` is
+ * wasted work (for a 64 KiB message, about as long as unmasking it). Not pooled: a small message
+ * must not keep a shared 8 KiB slab alive.
+ */
+const allocateUnzeroed = (length: number): Uint8Array => Buffer.allocUnsafeSlow(length);
 
 /**
  * The listener table of a WebSocket. EventEmitter makes its own with `{ __proto__: null }`, an
@@ -357,6 +364,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       maxPayload: o.maxPayload,
       maxFragments: o.maxFragments,
       isUtf8,
+      allocate: allocateUnzeroed,
     });
     this.lastSeen = Date.now();
 

@@ -626,6 +626,82 @@ describe('UTF-8 of text messages (RFC 6455 §8.1)', () => {
   });
 });
 
+describe('the injected allocator (buffers that are not zeroed)', () => {
+  /** An allocator that hands out garbage, as `Buffer.allocUnsafeSlow` may, and records the sizes. */
+  function dirty(): { allocate: (n: number) => Uint8Array; sizes: number[] } {
+    const sizes: number[] = [];
+    return {
+      sizes,
+      allocate: (n) => {
+        sizes.push(n);
+        return new Uint8Array(n).fill(0xa5);
+      },
+    };
+  }
+
+  test('a message that spans reads is assembled in a buffer from the allocator, every byte written', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 200, maxLength: 3000 }),
+        fc.boolean(),
+        fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 12 }),
+        (payload, masked, cuts) => {
+          const { allocate, sizes } = dirty();
+          // A server reads masked frames, a client unmasked ones.
+          const reader = new Receiver(options({ allocate, role: masked ? 'server' : 'client' }));
+          const frame = buildFrame({ opcode: 2, payload, mask: masked });
+          const header = frame.length - payload.length;
+          let at = 0;
+          let spans = false; // a read ends inside the payload
+          for (const cut of cuts) {
+            if (at + cut >= frame.length) break;
+            reader.push(frame.slice(at, at + cut));
+            at += cut;
+            if (at > header) spans = true;
+          }
+          reader.push(frame.slice(at));
+          const events = drain(reader);
+          assert.equal(events.length, 1);
+          const event = events[0];
+          assert.equal(event.type, 'message');
+          assert.deepEqual(
+            Buffer.from(event.type === 'message' ? event.data : []),
+            Buffer.from(payload),
+          );
+          // A payload split across reads is assembled through the allocator; one that a single
+          // read holds is handed out as a view of it, with no allocation.
+          assert.deepEqual(sizes, spans ? [payload.length] : []);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  test('a fragmented message is joined into a buffer from the allocator', () => {
+    const { allocate, sizes } = dirty();
+    const r = new Receiver(options({ allocate }));
+    const first = 'x'.repeat(3000);
+    const second = 'y'.repeat(2000);
+    r.push(concat(c({ opcode: 1, payload: first, fin: false }), c({ opcode: 0, payload: second })));
+    assert.deepEqual(drain(r).map(plain), [msg(first + second)]);
+    assert.deepEqual(sizes, [5000]);
+  });
+
+  test('a message cut off by an error never hands out the unwritten buffer', () => {
+    const { allocate, sizes } = dirty();
+    const r = new Receiver(options({ allocate }));
+    // A text whose byte 2100 (0xff) can never be UTF-8, sent in two reads: the buffer is
+    // allocated during the first (half of the payload has arrived), the second fails it.
+    const payload = concat(bytes('a'.repeat(2100)), hex('ff'), bytes('a'.repeat(899)));
+    const frame = c({ opcode: 1, payload });
+    r.push(frame.subarray(0, 1600));
+    r.push(frame.subarray(1600, 2500));
+    const events = drain(r).map(plain);
+    assert.deepEqual(events, [err('SWITCHYARD_ERR_INVALID_UTF8', 1007)]);
+    assert.deepEqual(sizes, [3000]);
+  });
+});
+
 describe('compressed messages (RFC 7692)', () => {
   test('delivers the raw pieces of a fragmented compressed message', () => {
     const input = concat(
