@@ -902,18 +902,18 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   private dispatch(event: ConnectionEvent): void {
     switch (event.type) {
       case 'message': {
-        const buf = toBuffer(event.data);
+        const buf = asBuffer(event.data);
         if (event.binary) this.deliver(buf, true, buf.length);
         else this.deliver(this.textAsBuffer ? buf : buf.toString('utf8'), false, buf.length);
         return;
       }
       case 'ping':
         if (this.controlRateExceeded()) return;
-        this.callUser('ping', toBuffer(event.data));
+        this.callUser('ping', asBuffer(event.data));
         return;
       case 'pong':
         if (this.controlRateExceeded()) return;
-        this.callUser('pong', toBuffer(event.data));
+        this.callUser('pong', asBuffer(event.data));
         return;
       case 'close':
         // The reply, when due, is queued by the core; a client waits for the server's TCP close.
@@ -1379,12 +1379,20 @@ function joinRun(chunks: Uint8Array[], start: number, end: number, bytes: number
 }
 
 /** A Buffer view of bytes (streams convert plain Uint8Arrays one by one otherwise). */
-function asBuffer(data: Uint8Array): Buffer {
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
-}
+/**
+ * V8 keeps a typed array of at most 64 bytes inside the JS heap (`new Uint8Array(n)` for a frame
+ * header or a short frame from the core), and asking for its `.buffer` moves it out: a backing
+ * store, an `ArrayBuffer` and its GC bookkeeping, about 1 µs against 0.1 µs for copying the bytes
+ * into Buffer's pool. So short arrays that are not Buffers are copied, longer ones are wrapped.
+ */
+const ON_HEAP_MAX = 64;
 
-function toBuffer(data: Uint8Array): Buffer {
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+/** `data` as a Buffer: itself, a copy when short, else a view of the same memory. */
+function asBuffer(data: Uint8Array): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return data.length <= ON_HEAP_MAX
+    ? Buffer.from(data)
+    : Buffer.from(data.buffer, data.byteOffset, data.length);
 }
 
 /** Bytes of any accepted data type, without copying. */
