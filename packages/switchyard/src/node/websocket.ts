@@ -29,6 +29,7 @@ import {
   type SwitchyardError,
 } from '../core/errors.js';
 import { encodeCloseBody } from '../core/frame.js';
+import { isValidUtf8 } from '../core/utf8.js';
 import { channels, type Logger } from './diagnostics.js';
 import type { DeflateCodec, PerMessageDeflateConfig } from './deflate.js';
 
@@ -145,6 +146,8 @@ export const WEBSOCKET_DEFAULTS = {
 } as const;
 
 const EMPTY_BUFFER = Buffer.alloc(0);
+/** Below this many bytes, the core's UTF-8 check beats `buffer.isUtf8` (a native call). */
+const SHORT_TEXT = 64;
 /**
  * The receiver's allocator for messages it assembles (one that spans reads, or is fragmented):
  * it writes every byte before handing the message out, so the zero-fill of `new Uint8Array` is
@@ -578,8 +581,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     } else {
       const bytes = toBytes(data);
       if (options?.binary === false) {
-        // Text given as bytes: it must be UTF-8, or the peer would fail us with 1007.
-        if (!isUtf8(bytes)) {
+        // Text given as bytes: it must be UTF-8, or the peer would fail us with 1007. Short
+        // texts are checked in JS, as the receiver does: the native call costs more than that.
+        if (!(bytes.length < SHORT_TEXT ? isValidUtf8(bytes) : isUtf8(bytes))) {
           throw new LocalProtocolError(
             'SWITCHYARD_ERR_INVALID_ARGUMENT',
             'Text messages must be valid UTF-8',
@@ -1085,14 +1089,18 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
   }
 
-  /** Writes what the core queued, once, corked; ends the socket when the core says so. */
-  /** @internal */
-  flush(): void {
+  /**
+   * Writes what the core queued, once, corked; ends the socket when the core says so. `memo`
+   * (the fan-out's, for one pass over its subscribers) lets connections whose queues hold the
+   * same chunks write the same joined bytes instead of joining them again.
+   * @internal
+   */
+  flush(memo?: JoinMemo): void {
     if (this.closed) return;
     const chunks = this.conn.dataToSend();
     const n = chunks.length;
     if (n === 1) this.socket.write(asBuffer(chunks[0]));
-    else if (n > 1) writeJoined(this.socket, chunks);
+    else if (n > 1) writeJoined(this.socket, chunks, memo);
     if (this.conn.closeTransport) {
       if (this.conn.role === 'server' || this.conn.error !== null) {
         // RFC 6455 §7.1.1: the server closes TCP first; after a failure, either side may.
@@ -1327,7 +1335,46 @@ export function checkHeartbeat(ws: WebSocket, interval: number, timeout: number)
  */
 const JOIN_LIMIT = 64 * 1024;
 
-function writeJoined(socket: Duplex, chunks: Uint8Array[]): void {
+/**
+ * The last queue a fan-out pass joined and what it became. Subscribers of one topic usually
+ * have the very same chunks queued (the messages published this tick, framed once), so the
+ * next one writes the same Buffers: one join per pass instead of one per subscriber, as a
+ * server that frames once and writes the bytes to every socket. Held for one pass only.
+ * @internal
+ */
+export interface JoinMemo {
+  chunks: readonly Uint8Array[] | null;
+  out: Buffer[] | null;
+}
+
+function sameChunks(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function writeJoined(socket: Duplex, chunks: Uint8Array[], memo?: JoinMemo): void {
+  let out: Buffer[];
+  if (memo !== undefined && memo.chunks !== null && sameChunks(memo.chunks, chunks)) {
+    out = memo.out as Buffer[];
+  } else {
+    out = joinChunks(chunks);
+    if (memo !== undefined) {
+      memo.chunks = chunks;
+      memo.out = out;
+    }
+  }
+  if (out.length === 1) {
+    socket.write(out[0]);
+    return;
+  }
+  socket.cork();
+  for (const buffer of out) socket.write(buffer);
+  socket.uncork();
+}
+
+/** The chunks as Buffers to write: runs of small ones joined, large ones as they are. */
+function joinChunks(chunks: Uint8Array[]): Buffer[] {
   const out: Buffer[] = [];
   let runStart = 0;
   let runBytes = 0;
@@ -1348,13 +1395,7 @@ function writeJoined(socket: Duplex, chunks: Uint8Array[]): void {
     }
   }
   pushRun(out, chunks, runStart, chunks.length, runBytes);
-  if (out.length === 1) {
-    socket.write(out[0]);
-    return;
-  }
-  socket.cork();
-  for (const buffer of out) socket.write(buffer);
-  socket.uncork();
+  return out;
 }
 
 function pushRun(
@@ -1388,7 +1429,7 @@ function joinRun(chunks: Uint8Array[], start: number, end: number, bytes: number
 const ON_HEAP_MAX = 64;
 
 /** `data` as a Buffer: itself, a copy when short, else a view of the same memory. */
-function asBuffer(data: Uint8Array): Buffer {
+export function asBuffer(data: Uint8Array): Buffer {
   if (Buffer.isBuffer(data)) return data;
   return data.length <= ON_HEAP_MAX
     ? Buffer.from(data)

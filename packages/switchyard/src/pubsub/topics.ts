@@ -37,7 +37,9 @@ import {
 import { compressShared } from '../node/deflate.js';
 import { channels, type Logger } from '../node/diagnostics.js';
 import {
+  asBuffer,
   toBytes,
+  type JoinMemo,
   type PublishOptions,
   type SendData,
   type TopicHub,
@@ -224,7 +226,9 @@ export class PubSub implements TopicHub {
     this.flushScheduled = false;
     const batch = this.toFlush;
     this.toFlush = new Set();
-    for (const ws of batch) ws.flush();
+    // Subscribers with the same queue (the usual case) share one join of it.
+    const memo: JoinMemo = { chunks: null, out: null };
+    for (const ws of batch) ws.flush(memo);
   };
 
   /** @internal created by the server. */
@@ -440,7 +444,7 @@ export class PubSub implements TopicHub {
     const payload = new Uint8Array(header.length + data.length);
     payload.set(header, 0);
     payload.set(data, header.length);
-    return serializeFrame(binary ? Opcode.BINARY : Opcode.TEXT, payload);
+    return serializeFrame(binary ? Opcode.BINARY : Opcode.TEXT, payload).map(asBuffer);
   }
 
   private scheduleFlush(ws: WebSocket): void {
@@ -629,7 +633,8 @@ export class PubSub implements TopicHub {
     // Framed once for everyone; the chunks are shared, never copied per subscriber. Subscribers
     // that compress without context takeover share one compressed frame per set of settings.
     const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
-    const chunks = serializeFrame(opcode, payload);
+    // As Buffers once, not wrapped again for every subscriber's write.
+    const chunks = serializeFrame(opcode, payload).map(asBuffer);
     // Per set of settings: the compressed frame, or null when compressing did not shrink the
     // message, which then goes plain (RFC 7692 §6: RSV1 is chosen per message).
     let compressed: Map<string, Uint8Array[] | null> | null = null;
@@ -664,7 +669,7 @@ export class PubSub implements TopicHub {
           // RFC 7692 §6: RSV1 set on the (only) frame of a compressed message.
           frame =
             deflated.length < payload.length
-              ? serializeFrame(opcode, deflated, { rsv1: true })
+              ? serializeFrame(opcode, deflated, { rsv1: true }).map(asBuffer)
               : null;
           compressed.set(shared.key, frame);
           if (frame !== null) this.stats.compressed++;

@@ -667,3 +667,31 @@ test('textAsBuffer delivers text as a Buffer, still marked as text', async (t) =
   assert.equal(data.toString('utf8'), 'héllo');
   assert.equal(isBinary, false);
 });
+
+test('text given as bytes must be UTF-8: short (checked in JS) and long (checked natively) alike', async (t) => {
+  const s = await startServer();
+  t.after(() => s.close());
+  echo(s.server);
+  const ws = await connect(s.url);
+  t.after(() => ws.terminate());
+  // Invalid: a lone continuation byte, an overlong form, a surrogate, a truncated sequence,
+  // each alone (below 64 bytes) and after 100 bytes of ASCII (the native validator's range).
+  const invalid = ['80', 'c0 af', 'ed a0 80', 'e2 82'].map((hex) =>
+    Buffer.from(hex.replace(/ /g, ''), 'hex'),
+  );
+  for (const bad of invalid) {
+    for (const bytes of [bad, Buffer.concat([Buffer.alloc(100, 0x61), bad])]) {
+      assert.throws(
+        () => ws.send(bytes, { binary: false }),
+        (e: unknown) =>
+          e instanceof LocalProtocolError && e.code === 'SWITCHYARD_ERR_INVALID_ARGUMENT',
+        `${bytes.length} bytes ending ${bad.toString('hex')}`,
+      );
+    }
+  }
+  // Valid text as bytes goes out as text, short and long.
+  for (const text of ['héllo ✓ 𝄞', `${'a'.repeat(100)}héllo ✓ 𝄞`]) {
+    ws.send(Buffer.from(text), { binary: false });
+    assert.deepEqual(await nextMessage(ws), [text, false]);
+  }
+});

@@ -32,6 +32,51 @@ test('server.publish reaches every subscriber of the topic and no one else', asy
   assert.deepEqual([...s.server.pubsub.topics()].sort(), ['news', 'sport']);
 });
 
+test('subscribers with the same queue share one joined write; a different queue gets its own', async (t) => {
+  const s = await startServer();
+  t.after(() => s.close());
+  serveTopics(s.server);
+  // Connected in this order, so that the fan-out flushes a, then c (the same queue), then b.
+  const a = await collector(s.url, ['t1', 't2']);
+  const c = await collector(s.url, ['t1', 't2']);
+  const b = await collector(s.url, ['t1', 't3']);
+  t.after(() => Promise.all([a, b, c].map((x) => closeClient(x.ws))));
+  await until(() => s.server.subscriberCount('t1') === 3, 'three subscribers');
+  // What each server-side connection writes to its socket from here on.
+  const written = new Map<string, unknown[]>();
+  for (const ws of s.server.clients) {
+    const socket = (ws as unknown as { socket: { write: (...args: unknown[]) => boolean } }).socket;
+    const topics = new URL(ws.url).searchParams.get('topics') ?? '';
+    const key = topics === 't1,t2' && written.has('t1,t2') ? 't1,t2 (second)' : topics;
+    const chunks: unknown[] = [];
+    written.set(key, chunks);
+    const write = socket.write.bind(socket);
+    socket.write = (...args: unknown[]) => {
+      chunks.push(args[0]);
+      return write(...args);
+    };
+  }
+  // One tick: a and c get [m1, m2] queued, b [m1, m3]: same length, different second chunk.
+  s.server.publish('t1', 'm1');
+  s.server.publish('t2', 'm2');
+  s.server.publish('t3', 'm3');
+  await Promise.all([a.waitFor(2), b.waitFor(2), c.waitFor(2)]);
+  assert.deepEqual(a.messages, ['m1', 'm2']);
+  assert.deepEqual(c.messages, ['m1', 'm2']);
+  assert.deepEqual(b.messages, ['m1', 'm3']);
+  const [first, second, other] = [
+    written.get('t1,t2'),
+    written.get('t1,t2 (second)'),
+    written.get('t1,t3'),
+  ];
+  assert.ok(first !== undefined && second !== undefined && other !== undefined);
+  assert.equal(first.length, 1, 'one write for the two messages');
+  assert.equal(second.length, 1);
+  assert.equal(other.length, 1);
+  assert.equal(second[0], first[0], 'the same queue writes the same joined Buffer');
+  assert.notEqual(other[0], first[0]);
+});
+
 test('binary stays binary and text stays text', async (t) => {
   const s = await startServer();
   t.after(() => s.close());
