@@ -222,6 +222,18 @@ export class Utf8Validator {
   }
 
   /**
+   * Like {@link Utf8Validator.write}, but a piece that would make the text invalid is not taken:
+   * the validator stays as it was before it, so that a caller who refuses the piece can go on
+   * with another. With `last`, the piece must also end the text between characters.
+   */
+  tryWrite(bytes: Uint8Array, start = 0, end: number = bytes.length, last = false): boolean {
+    const before = this.state;
+    if (this.write(bytes, start, end) && (!last || this.state === S_ACCEPT)) return true;
+    this.state = before;
+    return false;
+  }
+
+  /**
    * Says whether the text is complete: false if it was invalid or stopped inside a sequence.
    * Does not reset the validator.
    */

@@ -29,7 +29,7 @@ import {
   type SwitchyardError,
 } from '../core/errors.js';
 import { encodeCloseBody } from '../core/frame.js';
-import { isValidUtf8 } from '../core/utf8.js';
+import { isValidUtf8, Utf8Validator } from '../core/utf8.js';
 import { channels, type Logger } from './diagnostics.js';
 import type { DeflateCodec, PerMessageDeflateConfig } from './deflate.js';
 
@@ -148,6 +148,13 @@ export const WEBSOCKET_DEFAULTS = {
 const EMPTY_BUFFER = Buffer.alloc(0);
 /** Below this many bytes, the core's UTF-8 check beats `buffer.isUtf8` (a native call). */
 const SHORT_TEXT = 64;
+/**
+ * The UTF-8 state of a text message being sent in fragments that were given as bytes: RFC 6455
+ * asks the whole message to be UTF-8 (§5.6, §8.1), so a fragment may end inside a character
+ * (a file read in chunks, `sendStream`) and the next one finishes it. Kept outside the
+ * `WebSocket`, so that only a connection in the middle of such a message pays for it.
+ */
+const openTexts = new WeakMap<WebSocket, Utf8Validator>();
 /**
  * The receiver's allocator for messages it assembles (one that spans reads, or is fragmented):
  * it writes every byte before handing the message out, so the zero-fill of `new Uint8Array` is
@@ -574,6 +581,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
     if (typeof data === 'string') {
       const bytes = Buffer.from(data, 'utf8');
+      // A string is whole characters, but it may follow bytes that left one unfinished.
+      if (options?.binary !== true && openTexts.has(this)) this.checkTextFragment(bytes, fin);
       if (this.deflate !== null)
         this.sendMessageData(bytes, options?.binary === true, fin, options);
       else if (options?.binary === true) this.conn.sendBinary(bytes, fin);
@@ -583,12 +592,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       if (options?.binary === false) {
         // Text given as bytes: it must be UTF-8, or the peer would fail us with 1007. Short
         // texts are checked in JS, as the receiver does: the native call costs more than that.
-        if (!(bytes.length < SHORT_TEXT ? isValidUtf8(bytes) : isUtf8(bytes))) {
-          throw new LocalProtocolError(
-            'SWITCHYARD_ERR_INVALID_ARGUMENT',
-            'Text messages must be valid UTF-8',
-          );
-        }
+        if (fin && !openTexts.has(this)) {
+          if (!(bytes.length < SHORT_TEXT ? isValidUtf8(bytes) : isUtf8(bytes))) {
+            throw new LocalProtocolError(
+              'SWITCHYARD_ERR_INVALID_ARGUMENT',
+              'Text messages must be valid UTF-8',
+            );
+          }
+        } else this.checkTextFragment(bytes, fin);
         if (this.deflate !== null) this.sendMessageData(bytes, false, fin, options);
         else this.conn.sendText(bytes, fin);
       } else if (this.deflate !== null) {
@@ -1117,6 +1128,24 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     } else if (this.bufferedAmount > this.maxBufferedAmount) {
       this.failBuffer();
     }
+  }
+
+  /**
+   * Checks a fragment of a text message against what went before it (a character may span
+   * fragments); a fragment that is refused is not sent and leaves the state as it was.
+   */
+  private checkTextFragment(bytes: Uint8Array, fin: boolean): void {
+    const open = openTexts.get(this);
+    const validator = open ?? new Utf8Validator(isUtf8);
+    if (!validator.tryWrite(bytes, 0, bytes.length, fin)) {
+      throw new LocalProtocolError(
+        'SWITCHYARD_ERR_INVALID_ARGUMENT',
+        'Text messages must be valid UTF-8; this fragment was not sent (a character may be ' +
+          'split between fragments, but the last one must end between characters)',
+      );
+    }
+    if (fin) openTexts.delete(this);
+    else if (open === undefined) openTexts.set(this, validator);
   }
 
   private afterSend(): boolean {

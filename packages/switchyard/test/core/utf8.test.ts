@@ -277,3 +277,53 @@ describe('Utf8Validator', () => {
     assert.equal(v.write(hex('61')), false);
   });
 });
+
+describe('Utf8Validator.tryWrite', () => {
+  test('a refused piece leaves the validator as it was', () => {
+    const v = new Utf8Validator();
+    assert.equal(v.tryWrite(hex('c3')), true); // a lead byte: the text may go on
+    assert.equal(v.tryWrite(hex('41')), false); // cannot follow it
+    assert.equal(v.tryWrite(hex('a9')), true, 'still waiting for the continuation byte');
+    assert.equal(v.end(), true);
+  });
+
+  test('with last, a piece must end the text between characters, or it is not taken', () => {
+    const v = new Utf8Validator();
+    assert.equal(v.tryWrite(hex('e2 9c'), 0, 2, true), false);
+    assert.equal(v.end(), true, 'nothing was taken');
+    assert.equal(v.tryWrite(hex('e2 9c')), true);
+    assert.equal(v.tryWrite(hex('93'), 0, 1, true), true);
+    assert.equal(v.end(), true);
+  });
+
+  test('agrees with a whole-text check on any split, with and without the native fast path', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'binary', maxLength: 3000 }).map((t) => Buffer.from(t)),
+          fc.uint8Array({ maxLength: 3000 }),
+        ),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        fc.boolean(),
+        (bytes, cutSeeds, native) => {
+          const cuts = [...new Set(cutSeeds.map((c) => c % (bytes.length + 1)))].sort(
+            (a, b) => a - b,
+          );
+          const v = new Utf8Validator(native ? isUtf8 : undefined);
+          let at = 0;
+          let ok = true;
+          for (const cut of [...cuts, bytes.length]) {
+            const last = cut === bytes.length;
+            if (!v.tryWrite(bytes, at, cut, last)) {
+              ok = false;
+              break;
+            }
+            at = cut;
+          }
+          assert.equal(ok, isUtf8(bytes));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -695,3 +695,38 @@ test('text given as bytes must be UTF-8: short (checked in JS) and long (checked
     assert.deepEqual(await nextMessage(ws), [text, false]);
   }
 });
+
+test('a text sent in fragments of bytes may split a character between them (RFC 6455 §5.6)', async (t) => {
+  const s = await startServer();
+  t.after(() => s.close());
+  echo(s.server);
+  const ws = await connect(s.url);
+  t.after(() => ws.terminate());
+  const e = Buffer.from('é'); // c3 a9
+  // A character split between two fragments.
+  ws.send(e.subarray(0, 1), { binary: false, fin: false });
+  ws.send(e.subarray(1), { binary: false, fin: true });
+  assert.deepEqual(await nextMessage(ws), ['é', false]);
+  // sendStream of text read in chunks that cut characters, as a file stream does.
+  const text = `${'a'.repeat(100)}é✓𝄞`.repeat(20);
+  const bytes = Buffer.from(text);
+  async function* chunks() {
+    for (let at = 0; at < bytes.length; at += 7) yield bytes.subarray(at, at + 7);
+  }
+  await ws.sendStream(chunks(), { binary: false });
+  assert.deepEqual(await nextMessage(ws), [text, false]);
+  // A fragment that cannot continue the text is refused and not sent; the message goes on.
+  const refused = (e: unknown) =>
+    e instanceof LocalProtocolError && e.code === 'SWITCHYARD_ERR_INVALID_ARGUMENT';
+  ws.send(e.subarray(0, 1), { binary: false, fin: false });
+  assert.throws(() => ws.send('a', { binary: false, fin: false }), refused);
+  assert.throws(() => ws.send(Buffer.from([0x41]), { binary: false, fin: true }), refused);
+  // A last fragment may not end inside a character either.
+  assert.throws(() => ws.send(Buffer.from([0xa9, 0xe2, 0x9c]), { binary: false }), refused);
+  ws.send(e.subarray(1), { binary: false, fin: true });
+  assert.deepEqual(await nextMessage(ws), ['é', false]);
+  // The next message starts afresh.
+  assert.throws(() => ws.send(e.subarray(1), { binary: false }), refused);
+  ws.send(e, { binary: false });
+  assert.deepEqual(await nextMessage(ws), ['é', false]);
+});
