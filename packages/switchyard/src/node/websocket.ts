@@ -241,6 +241,8 @@ const F_CLOSED = 16;
 const F_PAUSED_BY_QUEUE = 32;
 const F_PAUSED_BY_USER = 64;
 const F_LISTENER_FAILED = 128;
+/** A text message sent as bytes in fragments is open: its UTF-8 state is in `openTexts`. */
+const F_TEXT_OPEN = 256;
 
 type Queued = { data: string | Buffer; isBinary: boolean; size: number };
 
@@ -443,6 +445,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.setFlag(F_AWAITING_PONG, on);
   }
   /** A message sent with `fin: false` is open: its next fragments get no prefix. */
+  /** A text message of byte fragments is open (its validator is in `openTexts`). */
+  private get textOpen(): boolean {
+    return (this.flags & F_TEXT_OPEN) !== 0;
+  }
+  private set textOpen(on: boolean) {
+    this.setFlag(F_TEXT_OPEN, on);
+  }
   private get prefixOpen(): boolean {
     return (this.flags & F_PREFIX_OPEN) !== 0;
   }
@@ -582,7 +591,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (typeof data === 'string') {
       const bytes = Buffer.from(data, 'utf8');
       // A string is whole characters, but it may follow bytes that left one unfinished.
-      if (options?.binary !== true && openTexts.has(this)) this.checkTextFragment(bytes, fin);
+      if (this.textOpen && options?.binary !== true) this.checkTextFragment(bytes, fin);
       if (this.deflate !== null)
         this.sendMessageData(bytes, options?.binary === true, fin, options);
       else if (options?.binary === true) this.conn.sendBinary(bytes, fin);
@@ -592,7 +601,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       if (options?.binary === false) {
         // Text given as bytes: it must be UTF-8, or the peer would fail us with 1007. Short
         // texts are checked in JS, as the receiver does: the native call costs more than that.
-        if (fin && !openTexts.has(this)) {
+        if (fin && !this.textOpen) {
           if (!(bytes.length < SHORT_TEXT ? isValidUtf8(bytes) : isUtf8(bytes))) {
             throw new LocalProtocolError(
               'SWITCHYARD_ERR_INVALID_ARGUMENT',
@@ -1144,8 +1153,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
           'split between fragments, but the last one must end between characters)',
       );
     }
-    if (fin) openTexts.delete(this);
-    else if (open === undefined) openTexts.set(this, validator);
+    if (fin) {
+      openTexts.delete(this);
+      this.textOpen = false;
+    } else if (open === undefined) {
+      openTexts.set(this, validator);
+      this.textOpen = true;
+    }
   }
 
   private afterSend(): boolean {
