@@ -6,7 +6,8 @@ export * from './errors.js';
 export * from './connection.js';
 export * from './frame.js';
 export * from './receiver.js';
-export * from './utf8.js';
+// SHORT_TEXT stays internal: a tuning constant shared by the receiver and the Node layer.
+export { Utf8Validator, isValidUtf8 } from './utf8.js';
 export * from './mask.js';
 export * from './handshake.js';
 export * from './header-lists.js';

@@ -29,7 +29,7 @@ import {
   type SwitchyardError,
 } from '../core/errors.js';
 import { encodeCloseBody } from '../core/frame.js';
-import { isValidUtf8, Utf8Validator } from '../core/utf8.js';
+import { SHORT_TEXT, isValidUtf8, Utf8Validator } from '../core/utf8.js';
 import { channels, type Logger } from './diagnostics.js';
 import type { DeflateCodec, PerMessageDeflateConfig } from './deflate.js';
 
@@ -146,8 +146,6 @@ export const WEBSOCKET_DEFAULTS = {
 } as const;
 
 const EMPTY_BUFFER = Buffer.alloc(0);
-/** Below this many bytes, the core's UTF-8 check beats `buffer.isUtf8` (a native call). */
-const SHORT_TEXT = 64;
 /**
  * The UTF-8 state of a text message being sent in fragments that were given as bytes: RFC 6455
  * asks the whole message to be UTF-8 (§5.6, §8.1), so a fragment may end inside a character
